@@ -1,0 +1,36 @@
+"""seewhy: why did the CNN say that?
+
+>>> import seewhy
+>>> lm = seewhy.load_model("efficientnet_lite0")
+>>> res = seewhy.Explainer(lm).explain(["cat.jpg"], methods=["gradcam"], targets="top5")
+"""
+
+from seewhy.engine.explainer import Explainer
+from seewhy.errors import (
+    ImageError,
+    LayerError,
+    MethodError,
+    ModelError,
+    SeewhyError,
+    TargetError,
+)
+from seewhy.methods import available_methods, register
+from seewhy.models import LoadedModel, load_model
+from seewhy.result import ExplanationResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExplanationResult",
+    "Explainer",
+    "ImageError",
+    "LayerError",
+    "LoadedModel",
+    "MethodError",
+    "ModelError",
+    "SeewhyError",
+    "TargetError",
+    "available_methods",
+    "load_model",
+    "register",
+]

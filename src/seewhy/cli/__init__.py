@@ -1,0 +1,1 @@
+"""The ``seewhy`` command: a thin shell over the Python API."""

@@ -1,0 +1,185 @@
+"""``seewhy``: explain, list layers, list models and methods.
+
+Each subcommand parses its options, calls the Python API and formats the answer; bad
+options end with a one-line message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+BUNDLED_IMAGE = Path(__file__).resolve().parent.parent / "data" / "chelsea.png"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seewhy", description="Show why a CNN made a prediction.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    explain = commands.add_parser("explain", help="explain images with one or more methods and models")
+    explain.add_argument("inputs", nargs="*", help="image files or folders (default: the bundled cat photo)")
+    explain.add_argument("--model", action="append", help="model name (repeat for models side by side; default efficientnet_lite0)")
+    explain.add_argument("--weights", action="append", help="checkpoint path, or 'random' (one per --model, or one for all)")
+    explain.add_argument("--layer", action="append", help="layer name or 'auto' (repeatable)")
+    explain.add_argument("--method", action="append", help="method name (repeatable; default gradcam)")
+    group = explain.add_mutually_exclusive_group()
+    group.add_argument("--top", type=int, metavar="K", help="explain the top K classes (default 1)")
+    group.add_argument("--class", dest="classes", action="append", metavar="C", help="class id or label name (repeatable)")
+    explain.add_argument("--score", default="logit", choices=["logit", "prob", "logprob"], help="what to differentiate (default logit)")
+    explain.add_argument("--counterfactual", action="store_true", help="negate the gradients: regions that argue against the class")
+    explain.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the model's device)")
+    explain.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
+
+    layers = commands.add_parser("layers", help="list a model's candidate layers, the automatic choice marked")
+    layers.add_argument("model")
+    layers.add_argument("--weights", default=None, help="checkpoint path (default: random weights; the layers are the same)")
+    layers.add_argument("--all", action="store_true", help="list every module, not only spatial ones")
+
+    commands.add_parser("models", help="list bundled and known model names")
+    commands.add_parser("methods", help="list the registered explanation methods")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seewhy`` console script."""
+    from seewhy.errors import SeewhyError
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "explain":
+            return _explain(args)
+        if args.command == "layers":
+            return _layers(args)
+        if args.command == "models":
+            return _models()
+        return _methods()
+    except SeewhyError as error:
+        print(f"seewhy: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seewhy: interrupted", file=sys.stderr)
+        return 130
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from seewhy.engine.explainer import Explainer, normalize_methods
+    from seewhy.errors import ImageError, SeewhyError
+    from seewhy.io import load_inputs
+    from seewhy.models import load_model
+    from seewhy.result import InputRecord, save_results
+
+    models = args.model or ["efficientnet_lite0"]
+    weights = args.weights or [None]
+    if len(weights) not in (1, len(models)):
+        raise SeewhyError(f"give one --weights for all models or one per --model: got {len(weights)} for {len(models)} models")
+    if len(weights) == 1:
+        weights = weights * len(models)
+    methods = normalize_methods(args.method or ["gradcam"])
+    if args.top is not None and args.top < 1:
+        raise SeewhyError(f"--top must be at least 1, got {args.top}")
+    targets = args.classes if args.classes else f"top{args.top or 1}"
+    if isinstance(targets, list):
+        targets = [int(c) if c.strip().lstrip("-").isdigit() else c for c in targets]
+    inputs = args.inputs or [str(BUNDLED_IMAGE)]
+    loaded = [
+        Explainer(load_model(name, weight, device=args.device), layer=args.layer or "auto", batch_size=args.batch_size)
+        for name, weight in zip(models, weights)
+    ]
+    results = []
+    for explainer in loaded:
+        try:
+            result = explainer.explain(
+                inputs,
+                methods,
+                _per_image(targets),
+                score=args.score,
+                counterfactual=args.counterfactual,
+                progress=None,
+            )
+        except ImageError as error:
+            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
+            if any(r.ok for r in records):
+                raise
+            for record in records:
+                print(f"seewhy: {record.error}", file=sys.stderr)
+            _write_error_report(records, explainer.model.name, Path(args.out))
+            print(f"seewhy: error: {error}", file=sys.stderr)
+            return 1
+        results.append(result)
+    report = save_results(results, args.out)
+    for record in results[0].errors:
+        print(f"seewhy: skipped {record.error}", file=sys.stderr)
+    for result in results:
+        for b, source in enumerate(result.sources):
+            print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
+    print(f"wrote {report.parent}/ (figures, overlays, maps, {report.name})")
+    return 0 if len(results[0]) > 0 else 1
+
+
+def _per_image(targets: object) -> object:
+    """CLI classes apply to every image: one class, or several as :class:`Classes`."""
+    from seewhy.engine.targets import Classes
+
+    if isinstance(targets, list):
+        return targets[0] if len(targets) == 1 else Classes(targets)
+    return targets
+
+
+def _write_error_report(records: list, model: str, out: Path) -> None:
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [
+        {"image": r.source, "status": "error", "error": r.error, "model": model, "targets": [], "maps": {}}
+        for r in records
+    ]
+    (out / "report.json").write_text(json.dumps(entries, indent=2))
+
+
+def _layers(args: argparse.Namespace) -> int:
+    import torch
+
+    from seewhy.engine.layers import auto_layer, probe_layers
+    from seewhy.models import load_model
+
+    model = load_model(args.model, args.weights or _random_unless_bundled(args.model))
+    example = torch.zeros(1, 3, model.input_size, model.input_size)
+    chosen = auto_layer(model.module, example)
+    for info in probe_layers(model.module, example):
+        if not (args.all or info.spatial):
+            continue
+        mark = "*" if info.name == chosen else " "
+        shape = "x".join(map(str, info.shape[1:])) if info.shape else "-"
+        print(f"{mark} {info.name:<40} {info.kind:<24} {shape}")
+    print(f"(* = layer='auto' picks {chosen!r})")
+    return 0
+
+
+def _random_unless_bundled(name: str) -> str | None:
+    from seewhy.models import known_models
+
+    return None if name in known_models() else "random"
+
+
+def _models() -> int:
+    from seewhy.models import known_models
+
+    for name, description in known_models().items():
+        print(f"{name:<22} {description}")
+    print("Also: any torchvision classifier name (e.g. resnet50) and any timm name (e.g. timm:convnext_tiny).")
+    return 0
+
+
+def _methods() -> int:
+    from seewhy.methods import available_methods
+
+    for name, spec in available_methods().items():
+        print(f"{name:<14} {spec.summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

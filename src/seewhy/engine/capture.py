@@ -1,0 +1,177 @@
+"""The one forward pass that serves every target and every CAM method.
+
+Parameters are frozen, and each chosen layer's output is cut from the graph before it and
+made a leaf that requires grad, so autograd records only the part of the network after the
+layer. Gradients for all T targets of all B images then come from batched vector-Jacobian
+products over that head alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seewhy.engine.guard import preserved
+from seewhy.engine.layers import get_module
+from seewhy.engine.targets import ResolvedTargets, TargetSpec, resolve_targets
+from seewhy.errors import LayerError
+from seewhy.methods.base import LinearHead
+from seewhy.models.base import LoadedModel
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What one pass over a batch produced.
+
+    Attributes:
+        output: (B, C) the model's selected output, detached.
+        targets: the resolved targets (indices, scores, probabilities), detached.
+        activations: layer name -> (B, K, h, w), detached.
+        gradients: layer name -> (B, T, K, h, w) ``dS/dA`` (negated when counterfactual);
+            empty when no gradients were asked for.
+        heads: layer name -> the verified GAP + Linear head after it, or None.
+    """
+
+    output: torch.Tensor
+    targets: ResolvedTargets
+    activations: dict[str, torch.Tensor]
+    gradients: dict[str, torch.Tensor]
+    heads: dict[str, LinearHead | None]
+
+
+class _LayerRoots:
+    """Forward hooks that make each chosen layer's output a root of the autograd graph."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.roots: dict[str, torch.Tensor] = {}
+        self.calls: dict[str, int] = dict.fromkeys(self.names, 0)
+
+    def hook_for(self, name: str):
+        def hook(module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+            if not isinstance(output, torch.Tensor):
+                raise LayerError(
+                    f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
+                    "not a tensor; pick a module that outputs a (B, C, h, w) tensor"
+                )
+            self.calls[name] += 1
+            if self.calls[name] > 1:
+                raise LayerError(
+                    f"layer {name!r} runs more than once per forward pass (a shared module); "
+                    "pick a module that runs once"
+                )
+            # Downstream of another chosen layer the output is already in the graph;
+            # otherwise cut it from everything before it.
+            root = output if output.requires_grad else output.detach().requires_grad_(True)
+            self.roots[name] = root
+            # A clone goes on, so in-place ops further down (DenseNet's F.relu(inplace=True)
+            # after norm5) change the copy, never the captured activations.
+            return root.clone()
+
+        return hook
+
+
+def target_gradients(objective: torch.Tensor, roots: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``d objective[:, t] / d root`` for every t: a list of (B, T, *root.shape[1:]).
+
+    Images in a batch are independent (eval mode), so one backward of ``objective[:, t].sum()``
+    gives target t for every image; the T backward passes run as one batched
+    vector-Jacobian product, or as a loop over the head when batching is not supported.
+    """
+    batch, count = objective.shape
+    if count == 1:
+        grads = torch.autograd.grad(objective.sum(), roots, allow_unused=True)
+        return [_or_zeros(g, r).unsqueeze(1) for g, r in zip(grads, roots)]
+    basis = torch.eye(count, dtype=objective.dtype, device=objective.device)
+    grad_outputs = basis.unsqueeze(1).expand(count, batch, count)
+    try:
+        grads = torch.autograd.grad(
+            objective, roots, grad_outputs=grad_outputs, is_grads_batched=True, retain_graph=True
+        )
+        stacked = [_or_zeros(g, r, count).transpose(0, 1) for g, r in zip(grads, roots)]
+    except RuntimeError:
+        per_target = [
+            torch.autograd.grad(objective[:, t].sum(), roots, retain_graph=True, allow_unused=True)
+            for t in range(count)
+        ]
+        stacked = [
+            torch.stack([_or_zeros(grads[i], root) for grads in per_target], dim=1)
+            for i, root in enumerate(roots)
+        ]
+    return stacked
+
+
+def _or_zeros(grad: torch.Tensor | None, root: torch.Tensor, count: int = 0) -> torch.Tensor:
+    if grad is not None:
+        return grad
+    shape = ((count,) if count else ()) + tuple(root.shape)
+    return torch.zeros(shape, dtype=root.dtype, device=root.device)
+
+
+def find_linear_head(
+    model: nn.Module, activations: torch.Tensor, output: torch.Tensor
+) -> LinearHead | None:
+    """The Linear layer that, applied to the global average of ``activations``, gives ``output``.
+
+    Checked numerically, so a CAM is only drawn where CAM's premise (GAP -> one Linear) holds.
+    """
+    if output.dim() != 2:
+        return None
+    pooled = activations.mean(dim=(-2, -1))
+    for module in model.modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        if module.in_features != pooled.shape[1] or module.out_features != output.shape[1]:
+            continue
+        weight = module.weight.detach().to(pooled)
+        bias = module.bias.detach().to(pooled) if module.bias is not None else None
+        predicted = torch.nn.functional.linear(pooled, weight, bias)
+        scale = output.abs().max().clamp_min(1.0)
+        if torch.allclose(predicted, output, rtol=1e-3, atol=1e-3 * float(scale)):
+            return LinearHead(weight, bias)
+    return None
+
+
+def capture(
+    model: LoadedModel,
+    inputs: torch.Tensor,
+    layers: Sequence[str],
+    targets: TargetSpec = "top1",
+    *,
+    score: str = "logit",
+    counterfactual: bool = False,
+    need_gradients: bool = True,
+    need_heads: bool = False,
+) -> Capture:
+    """One forward pass over ``inputs`` and, if asked, the gradients for every target."""
+    module = model.module
+    roots = _LayerRoots(layers)
+    with preserved(module) as handles:
+        for name in roots.names:
+            handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
+        with torch.enable_grad():
+            raw = module(inputs.detach())
+            output = model.select_output(raw)
+            resolved = resolve_targets(output, targets, score, model.labels)
+            missing = [name for name in roots.names if name not in roots.roots]
+            if missing:
+                raise LayerError(f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass")
+            root_list = [roots.roots[name] for name in roots.names]
+            gradients: dict[str, torch.Tensor] = {}
+            if need_gradients:
+                grads = target_gradients(resolved.objective, root_list)
+                sign = -1.0 if counterfactual else 1.0
+                gradients = {name: sign * g for name, g in zip(roots.names, grads)}
+    activations = {name: root.detach() for name, root in zip(roots.names, root_list)}
+    output = output.detach()
+    heads = {
+        name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
+        for name, acts in activations.items()
+    }
+    detached = ResolvedTargets(
+        resolved.indices, resolved.objective.detach(), resolved.scores, resolved.probs
+    )
+    return Capture(output, detached, activations, gradients, heads)

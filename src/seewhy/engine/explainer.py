@@ -1,0 +1,249 @@
+"""The Explainer: images in, every requested map out, from one forward pass per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from seewhy.engine.capture import capture
+from seewhy.engine.layers import auto_layer, get_module
+from seewhy.engine.targets import SCORES, TargetSpec
+from seewhy.errors import ImageError, LayerError, MethodError, TargetError
+from seewhy.io import load_inputs
+from seewhy.methods import CamInputs, get_method, run_method
+from seewhy.models import LoadedModel, load_model
+from seewhy.result import ExplanationResult, InputRecord
+
+MethodRequest = Sequence[str] | Mapping[str, Mapping[str, Any] | None] | str
+ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
+
+
+def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
+    """``{name: options}`` from a name, a list of names or a dict; unknown names fail early."""
+    if isinstance(methods, str):
+        methods = [methods]
+    if isinstance(methods, Mapping):
+        request = {name: dict(options or {}) for name, options in methods.items()}
+    else:
+        request = {name: {} for name in methods}
+    if not request:
+        raise MethodError("no method requested; pass methods=['gradcam', ...]")
+    for name, options in request.items():
+        get_method(name)
+        if not isinstance(options, dict):
+            raise MethodError(f"options for {name!r} must be a dict, got {options!r}")
+    return request
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, T, h, w) -> (B, T, H, W), bilinear (half-pixel centres), as the papers draw maps."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+class Explainer:
+    """Explains a model's predictions with any registered methods.
+
+    Args:
+        model: a :class:`~seewhy.models.LoadedModel`, a model name for
+            :func:`seewhy.load_model`, or any ``nn.Module``.
+        layer: ``"auto"`` (the last module with a spatial output), a dotted module name, or a
+            list of names.
+        device: where to run; default the model's device.
+        batch_size: images per forward pass.
+
+    Example:
+        >>> ex = Explainer(load_model("efficientnet_lite0"))
+        >>> res = ex.explain(["cat.jpg"], methods=["gradcam", "gradcam++"], targets="top5")
+        >>> res.maps["gradcam"].shape  # (B, T, H, W)
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel | nn.Module | str,
+        layer: str | Sequence[str] = "auto",
+        *,
+        device: str | torch.device | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        if not isinstance(model, LoadedModel):
+            model = load_model(model)
+        self.model = model
+        if device is None:
+            parameter = next(model.module.parameters(), None)
+            device = parameter.device if parameter is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.layer_request = [layer] if isinstance(layer, str) else list(layer)
+        if not self.layer_request:
+            raise LayerError("layer= names no layer")
+        for name in self.layer_request:
+            if name != "auto":
+                get_module(model.module, name)
+        self._auto: dict[tuple[int, ...], str] = {}
+
+    def layers_for(self, example: torch.Tensor) -> list[str]:
+        """The resolved layer names for inputs shaped like ``example``."""
+        names = []
+        for name in self.layer_request:
+            if name == "auto":
+                key = tuple(example.shape[1:])
+                if key not in self._auto:
+                    self._auto[key] = auto_layer(self.model.module, example[:1].to(self.device))
+                name = self._auto[key]
+            names.append(name)
+        return list(dict.fromkeys(names))
+
+    def explain(
+        self,
+        images: ImageInput,
+        methods: MethodRequest = ("gradcam",),
+        targets: TargetSpec = "top1",
+        *,
+        score: str = "logit",
+        counterfactual: bool = False,
+        progress: bool | None = None,
+    ) -> ExplanationResult:
+        """Explain ``images`` with every method in ``methods`` for every target.
+
+        Args:
+            images: paths, folders, PIL images, NumPy arrays, or a preprocessed (B, C, H, W)
+                tensor used as it is.
+            methods: method names, or ``{name: options}``.
+            targets: ``"top1"``..``"topK"``, a class id or label name, one per image, a list
+                per image, or ``f(output) -> Tensor (B,) | (B, T)``.
+            score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
+            counterfactual: negate the gradients (regions that argue against the target).
+            progress: show a progress bar; default when there are more than 4 batches' worth.
+
+        Returns:
+            An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
+            listed in ``result.records`` with their error; the others are explained.
+        """
+        request = normalize_methods(methods)
+        if score not in SCORES:
+            raise TargetError(f"score={score!r} is not allowed; use one of {', '.join(SCORES)}")
+        records, batch = self._prepare(images)
+        if batch.shape[0] == 0:
+            errors = "; ".join(r.error or "" for r in records)
+            raise ImageError(f"no image could be read: {errors}")
+        if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
+            if len(targets) != batch.shape[0]:
+                raise TargetError(
+                    f"got {len(targets)} targets for {batch.shape[0]} readable images: give one "
+                    "target (or one list of targets) per image, or a single target for all"
+                )
+        layers = self.layers_for(batch)
+        specs = {name: get_method(name) for name in request}
+        need_gradients = any(spec.needs_gradients for spec in specs.values())
+        need_heads = any(spec.needs_head for spec in specs.values())
+        size = (int(batch.shape[-2]), int(batch.shape[-1]))
+
+        parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
+        layer_maps: dict[str, list[torch.Tensor]] = {}
+        starts = range(0, batch.shape[0], self.batch_size)
+        show = progress if progress is not None else len(starts) > 4
+        for start in tqdm(starts, desc="explaining", unit="batch", disable=not show):
+            chunk = batch[start : start + self.batch_size].to(self.device)
+            chunk_targets = targets
+            if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
+                chunk_targets = list(targets[start : start + self.batch_size])
+            captured = capture(
+                self.model,
+                chunk,
+                layers,
+                chunk_targets,
+                score=score,
+                counterfactual=counterfactual,
+                need_gradients=need_gradients,
+                need_heads=need_heads,
+            )
+            parts["indices"].append(captured.targets.indices.cpu())
+            parts["scores"].append(captured.targets.scores.cpu())
+            parts["probs"].append(captured.targets.probs.cpu())
+            for layer in layers:
+                activations = captured.activations[layer]
+                if activations.dim() != 4:
+                    raise LayerError(
+                        f"layer {layer!r} outputs shape {tuple(activations.shape)}; CAM methods "
+                        "need a (B, C, h, w) map"
+                    )
+                inputs = CamInputs(
+                    activations=activations,
+                    gradients=captured.gradients.get(layer),
+                    targets=captured.targets.indices,
+                    head=captured.heads.get(layer),
+                    layer=layer,
+                )
+                for name, options in request.items():
+                    key = name if len(layers) == 1 else f"{name}@{layer}"
+                    cam = run_method(name, inputs, options).detach()
+                    layer_maps.setdefault(key, []).append(cam.cpu())
+
+        joined = {key: torch.cat(chunks) for key, chunks in layer_maps.items()}
+        indices = torch.cat(parts["indices"])
+        labels = self._labels(indices)
+        return ExplanationResult(
+            maps={key: upsample(value, size) for key, value in joined.items()},
+            layer_maps=joined,
+            targets=indices,
+            scores=torch.cat(parts["scores"]),
+            probs=torch.cat(parts["probs"]),
+            labels=labels,
+            images=self.model.denormalize(batch),
+            records=records,
+            model_name=self.model.name,
+            layers={key: key.split("@", 1)[1] if "@" in key else layers[0] for key in joined},
+            options={"score": score, "counterfactual": counterfactual, "methods": request},
+        )
+
+    def _labels(self, indices: torch.Tensor) -> list[list[str]] | None:
+        names = self.model.labels
+        if not names:
+            return None
+        return [[names[i] if 0 <= i < len(names) else f"target {i}" for i in row] for row in indices.tolist()]
+
+    def _prepare(self, images: ImageInput) -> tuple[list[InputRecord], torch.Tensor]:
+        """Records for every input and the (B, C, H, W) batch of the readable ones."""
+        if isinstance(images, torch.Tensor):
+            batch = images.detach()
+            if batch.dim() == 3:
+                batch = batch.unsqueeze(0)
+            if batch.dim() != 4:
+                raise ImageError(f"a tensor input must be (B, C, H, W) or (C, H, W), got {tuple(images.shape)}")
+            records = [InputRecord(f"tensor[{i}]", i, None) for i in range(batch.shape[0])]
+            return records, batch.float()
+        loaded = load_inputs(images)
+        records: list[InputRecord] = []
+        displays: list[np.ndarray] = []
+        for item in loaded:
+            if not item.ok:
+                records.append(InputRecord(item.source, None, item.error))
+                continue
+            try:
+                display = self.model.display(item.image)  # type: ignore[arg-type]
+            except (ValueError, OSError) as error:
+                records.append(InputRecord(item.source, None, f"{item.source}: {error}"))
+                continue
+            records.append(InputRecord(item.source, len(displays), None))
+            displays.append(display)
+        if not displays:
+            return records, torch.zeros(0)
+        shapes = {d.shape for d in displays}
+        if len(shapes) > 1:
+            raise ImageError(f"images of different sizes {sorted(shapes)} for a model that does not resize")
+        return records, self.model.normalize(displays)
+
+
+def _is_image_like(value: object) -> bool:
+    return isinstance(value, (Image.Image, np.ndarray))

@@ -1,0 +1,159 @@
+"""Turn a target request into the (B, T) scores whose gradients explain each map.
+
+One place decides targets for every method: top-k classes, explicit class ids or label
+names (one for all images, one per image, or a list per image), or any differentiable
+function of the model's output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+from seewhy.errors import TargetError, suggestion
+
+ScoreFunction = Callable[[torch.Tensor], torch.Tensor]
+TargetSpec = Union["Classes", str, int, Sequence[Union[int, str]], Sequence[Sequence[Union[int, str]]], ScoreFunction, torch.Tensor]
+SCORES = ("logit", "prob", "logprob")
+_TOPK = re.compile(r"^top(\d+)$")
+
+
+@dataclass(frozen=True)
+class Classes:
+    """The same classes (ids or label names) for every image: ``Classes([281, "tabby"])``.
+
+    A plain list means one target per image; wrap it to ask for all of them on each image.
+    """
+
+    classes: Sequence[int | str]
+
+
+@dataclass(frozen=True)
+class ResolvedTargets:
+    """The targets of a batch.
+
+    Attributes:
+        indices: (B, T) class index of each target; -1 for callable targets.
+        objective: (B, T) differentiable scores to take gradients of (logit, prob or logprob).
+        scores: (B, T) the model's logit for each class target (the callable's value otherwise).
+        probs: (B, T) the softmax probability of each class target (NaN for callables).
+    """
+
+    indices: torch.Tensor
+    objective: torch.Tensor
+    scores: torch.Tensor
+    probs: torch.Tensor
+
+
+def parse_topk(spec: object) -> int | None:
+    """``k`` for ``"top5"``, None for anything else."""
+    if isinstance(spec, str):
+        match = _TOPK.match(spec.strip().lower())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def class_index(value: int | str, num_classes: int, labels: Sequence[str] | None) -> int:
+    """A class id from an int, a numeric string or a label name, checked against the range."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        elif labels:
+            lowered = [label.lower() for label in labels]
+            if text.lower() in lowered:
+                return lowered.index(text.lower())
+            raise TargetError(f"unknown class name {value!r}.{suggestion(text, labels)}")
+        else:
+            raise TargetError(f"class {value!r} is not a class id, and this model has no class names")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TargetError(f"a class target must be an int or a label name, got {value!r}")
+    if not 0 <= value < num_classes:
+        raise TargetError(
+            f"class id {value} is out of range: the model has {num_classes} classes (0-{num_classes - 1})"
+        )
+    return value
+
+
+def class_indices(
+    spec: TargetSpec, output: torch.Tensor, labels: Sequence[str] | None
+) -> torch.Tensor:
+    """The (B, T) class ids a non-callable spec asks for on this output."""
+    batch, num_classes = output.shape
+    k = parse_topk(spec)
+    if k is not None:
+        if not 1 <= k <= num_classes:
+            raise TargetError(f"{spec!r} asks for {k} classes; the model has {num_classes}")
+        return output.detach().topk(k, dim=1).indices
+    if isinstance(spec, Classes):
+        if not spec.classes:
+            raise TargetError("Classes() needs at least one class")
+        ids = [class_index(item, num_classes, labels) for item in spec.classes]
+        return torch.tensor(ids, dtype=torch.long, device=output.device).expand(batch, -1)
+    if isinstance(spec, torch.Tensor):
+        spec = spec.tolist()
+    if isinstance(spec, (int, str)):
+        index = class_index(spec, num_classes, labels)
+        return torch.full((batch, 1), index, dtype=torch.long, device=output.device)
+    if isinstance(spec, Sequence):
+        if len(spec) != batch:
+            raise TargetError(
+                f"got {len(spec)} targets for {batch} images: give one target (or one list of "
+                "targets) per image, or a single target for all"
+            )
+        rows = [[item] if isinstance(item, (int, str)) else list(item) for item in spec]
+        if len({len(row) for row in rows}) != 1:
+            raise TargetError("every image must have the same number of targets")
+        ids = [[class_index(item, num_classes, labels) for item in row] for row in rows]
+        return torch.tensor(ids, dtype=torch.long, device=output.device)
+    raise TargetError(
+        f"targets={spec!r} is not understood: use 'top1'..'topK', a class id or name, one per "
+        "image, a list per image, or a function of the model's output"
+    )
+
+
+def resolve_targets(
+    output: torch.Tensor,
+    spec: TargetSpec = "top1",
+    score: str = "logit",
+    labels: Sequence[str] | None = None,
+) -> ResolvedTargets:
+    """Resolve ``spec`` against the model's output (B, C) into differentiable scores."""
+    if score not in SCORES:
+        raise TargetError(f"score={score!r} is not allowed; use one of {', '.join(SCORES)}")
+    if callable(spec) and not isinstance(spec, torch.Tensor):
+        values = spec(output)
+        if not isinstance(values, torch.Tensor):
+            raise TargetError(f"the target function returned {type(values).__name__}, not a tensor")
+        if values.dim() == 1:
+            values = values.unsqueeze(1)
+        if values.dim() != 2 or values.shape[0] != output.shape[0]:
+            raise TargetError(
+                f"the target function must return a tensor (B,) or (B, T) for B={output.shape[0]}"
+                f" images, got shape {tuple(values.shape)}"
+            )
+        if not values.requires_grad:
+            raise TargetError("the target function's value does not depend on the model's output")
+        nan = torch.full(values.shape, float("nan"), device=values.device)
+        indices = torch.full(values.shape, -1, dtype=torch.long, device=values.device)
+        return ResolvedTargets(indices, values, values.detach(), nan)
+    if output.dim() != 2:
+        raise TargetError(
+            f"class targets need a (B, classes) output, but the model's output has shape "
+            f"{tuple(output.shape)}; pass a function as targets= (e.g. a region's summed logits)"
+        )
+    indices = class_indices(spec, output, labels)
+    logits = output.gather(1, indices)
+    probs = torch.softmax(output.detach(), dim=1).gather(1, indices)
+    if score == "logit":
+        objective = logits
+    elif score == "prob":
+        objective = torch.softmax(output, dim=1).gather(1, indices)
+    else:
+        objective = torch.log_softmax(output, dim=1).gather(1, indices)
+    return ResolvedTargets(indices, objective, logits.detach(), probs)

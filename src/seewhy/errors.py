@@ -1,0 +1,51 @@
+"""One exception hierarchy for every error a user can act on.
+
+Messages name the bad value, list what is allowed and suggest the closest name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SeewhyError(Exception):
+    """Base class of every error seewhy raises on purpose."""
+
+
+class ImageError(SeewhyError):
+    """An input image is missing, unreadable, too large or not an image."""
+
+
+class ModelError(SeewhyError):
+    """A model name, checkpoint or output selector is wrong."""
+
+
+class LayerError(SeewhyError):
+    """A layer name does not exist or its output cannot be explained."""
+
+
+class MethodError(SeewhyError):
+    """An unknown method, a bad method option, or a model the method does not fit."""
+
+
+class TargetError(SeewhyError):
+    """A target (class id, label name, top-k or callable) is wrong."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The up to ``n`` names in ``choices`` that are most like ``name``."""
+    choices = list(choices)
+    found = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    if not found:
+        lowered = name.lower()
+        found = [c for c in choices if lowered and lowered in c.lower()][:n]
+    return found
+
+
+def suggestion(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """A ``" Did you mean ...?"`` suffix, or an empty string when nothing is close."""
+    found = closest(name, choices, n)
+    if not found:
+        return ""
+    return " Did you mean " + " or ".join(repr(f) for f in found) + "?"

@@ -1,0 +1,30 @@
+"""CAM: Class Activation Mapping (Zhou et al., CVPR 2016, https://arxiv.org/abs/1512.04150).
+
+.. math:: L^c = \\sum_k w^c_k A^k
+
+where ``w^c`` is the row of class ``c`` in the single Linear layer that follows global average
+pooling of ``A``. Defined only for such heads; no gradients, no ReLU (the map is signed).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seewhy.errors import MethodError
+from seewhy.methods.base import CamInputs, weighted_sum
+from seewhy.methods.registry import register
+
+
+@register("cam", needs_gradients=False, needs_head=True)
+def cam(inputs: CamInputs) -> torch.Tensor:
+    """Class activation mapping: the Linear head's class weights over the layer's channels."""
+    if inputs.head is None:
+        raise MethodError(
+            f"cam needs a head of global average pooling followed by one Linear layer right "
+            f"after layer {inputs.layer!r}, and this model has none there; use gradcam (equal to "
+            "CAM on such heads) or pick the last convolutional layer before the pooling"
+        )
+    if (inputs.targets < 0).any():
+        raise MethodError("cam explains class indices only, not callable targets")
+    weights = inputs.head.weight.to(inputs.activations)[inputs.targets]  # (B, T, K)
+    return weighted_sum(weights, inputs.activations)

@@ -1,0 +1,19 @@
+"""LayerCAM (Jiang et al., IEEE TIP 2021, https://doi.org/10.1109/TIP.2021.3089943).
+
+.. math:: L^c = \\mathrm{ReLU}\\Big(\\sum_k \\mathrm{ReLU}(g^k) \\odot A^k\\Big)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seewhy.methods.base import CamInputs, maybe_relu, require_gradients
+from seewhy.methods.registry import register
+
+
+@register("layercam")
+def layercam(inputs: CamInputs, relu: bool = True) -> torch.Tensor:
+    """LayerCAM: positive gradients times activations, position by position."""
+    gradients = require_gradients(inputs, "layercam")
+    cam = (torch.relu(gradients) * inputs.activations.unsqueeze(1)).sum(dim=2)
+    return maybe_relu(cam, relu)

@@ -1,0 +1,160 @@
+"""The model container every other part of seewhy works with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Selects the tensor of class scores from whatever the model returns.
+OutputSelector = Callable[[Any], torch.Tensor]
+
+
+def to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array from a PIL image or an array (gray, RGB, RGBA, float 0..1)."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if np.issubdtype(array.dtype, np.floating):
+        return np.ascontiguousarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8))
+    if array.dtype == np.uint16:
+        return np.ascontiguousarray((array >> 8).astype(np.uint8))
+    return np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to explain: the module (in eval mode), how to feed it and what it says.
+
+    Attributes:
+        module: the ``nn.Module``; seewhy puts it in eval mode during each call.
+        name: a display name (``"efficientnet_lite0"``, ``"resnet50"``, or the class name).
+        input_size: the side of the square input, in pixels.
+        mean, std: per-channel normalization applied after scaling pixels to [0, 1].
+        labels: class names by index, where the model has them.
+        output: selects the class-score tensor from a tuple, dict or ``ModelOutput``.
+    """
+
+    module: nn.Module
+    name: str = "model"
+    input_size: int = 224
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD
+    labels: list[str] | None = None
+    output: OutputSelector | None = None
+    resize: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def display(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        """The (size, size, 3) uint8 view of ``image`` that the model sees.
+
+        The shorter side is resized to ``input_size`` and the longer side center-cropped,
+        so the whole short side of the photo stays in view.
+        """
+        array = to_rgb_array(image)
+        if not self.resize:
+            return array
+        pil = Image.fromarray(array)
+        width, height = pil.size
+        scale = self.input_size / min(width, height)
+        new_w, new_h = max(self.input_size, round(width * scale)), max(self.input_size, round(height * scale))
+        pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
+        left, top = (new_w - self.input_size) // 2, (new_h - self.input_size) // 2
+        pil = pil.crop((left, top, left + self.input_size, top + self.input_size))
+        return np.asarray(pil)
+
+    def normalize(self, displays: Sequence[np.ndarray]) -> torch.Tensor:
+        """A (B, 3, H, W) float tensor from display arrays of one size."""
+        batch = torch.from_numpy(np.stack(displays)).permute(0, 3, 1, 2).float() / 255.0
+        mean = torch.tensor(self.mean, dtype=batch.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=batch.dtype).view(1, -1, 1, 1)
+        return (batch - mean) / std
+
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray] | Image.Image | np.ndarray) -> torch.Tensor:
+        """A normalized (B, 3, H, W) tensor from PIL images or arrays."""
+        if isinstance(images, (Image.Image, np.ndarray)):
+            images = [images]
+        return self.normalize([self.display(image) for image in images])
+
+    def denormalize(self, batch: torch.Tensor) -> np.ndarray:
+        """(B, H, W, 3) uint8 arrays from a normalized batch, for drawing overlays."""
+        batch = batch.detach().float().cpu()
+        channels = batch.shape[1]
+        if channels == len(self.mean):
+            mean = torch.tensor(self.mean).view(1, -1, 1, 1)
+            std = torch.tensor(self.std).view(1, -1, 1, 1)
+            pixels = batch * std + mean
+        else:
+            low = batch.amin(dim=(1, 2, 3), keepdim=True)
+            high = batch.amax(dim=(1, 2, 3), keepdim=True)
+            pixels = (batch - low) / (high - low).clamp_min(1e-12)
+        if channels == 1:
+            pixels = pixels.repeat(1, 3, 1, 1)
+        pixels = pixels[:, :3].clamp(0, 1)
+        return (pixels.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+    def select_output(self, raw: Any) -> torch.Tensor:
+        """The (B, C) score tensor from the module's raw output."""
+        if self.output is not None:
+            return self.output(raw)
+        return default_output(raw)
+
+
+def default_output(raw: Any) -> torch.Tensor:
+    """The class scores of a raw output: the tensor itself, ``logits``, or a lone tensor."""
+    if isinstance(raw, torch.Tensor):
+        return raw
+    logits = getattr(raw, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(raw, dict):
+        for key in ("logits", "out", "scores"):
+            if isinstance(raw.get(key), torch.Tensor):
+                return raw[key]
+        tensors = [v for v in raw.values() if isinstance(v, torch.Tensor)]
+    elif isinstance(raw, (tuple, list)):
+        tensors = [v for v in raw if isinstance(v, torch.Tensor)]
+    else:
+        tensors = []
+    if len(tensors) >= 1 and isinstance(raw, (tuple, list)):
+        return tensors[0]
+    if len(tensors) == 1:
+        return tensors[0]
+    from seewhy.errors import ModelError
+
+    raise ModelError(
+        f"the model returned {type(raw).__name__}, not a tensor of class scores; pass output= "
+        "(an index, a key, an attribute name or a function) to pick the scores"
+    )
+
+
+def make_selector(output: int | str | OutputSelector | None) -> OutputSelector | None:
+    """An output selector from an index (tuple), a key (dict), an attribute name or a function."""
+    if output is None or callable(output):
+        return output
+
+    def select(raw: Any) -> torch.Tensor:
+        if isinstance(output, int):
+            return raw[output]
+        if isinstance(raw, dict):
+            return raw[output]
+        return getattr(raw, output)
+
+    return select

@@ -1,0 +1,145 @@
+"""Heatmap colouring and blending over photos: pure functions over NumPy arrays.
+
+Nothing here touches pyplot global state; colormaps come from ``matplotlib.colormaps`` and
+resizing is done with PIL, so every function is thread safe and needs no display.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+import numpy as np
+from PIL import Image
+
+__all__ = ["normalize_map", "colorize", "overlay", "overlay_signed", "to_numpy", "as_rgb_uint8"]
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array; torch tensors are detached and moved to the CPU first."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def as_rgb_uint8(image: Any) -> np.ndarray:
+    """A photo as an ``(H, W, 3)`` uint8 array.
+
+    Accepts ``(H, W, 3)`` uint8 (returned as is), grayscale ``(H, W)`` or ``(H, W, 1)``, RGBA
+    ``(H, W, 4)`` (alpha dropped) and float images in ``[0, 1]`` (scaled by 255).
+    """
+    img = to_numpy(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"image must have shape (H, W, 3), got {tuple(img.shape)}")
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+    elif img.shape[-1] == 4:
+        img = img[..., :3]
+    if img.dtype != np.uint8:
+        img = img.astype(np.float64)
+        if img.size and np.nanmax(img) <= 1.0:
+            img = img * 255.0
+        img = np.clip(np.rint(np.nan_to_num(img)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def normalize_map(heat: Any, eps: float = 1e-8) -> np.ndarray:
+    """Min-max scale each map to ``[0, 1]``: ``(h - min) / (max - min + eps)``.
+
+    Works on ``(..., H, W)`` arrays; every map over the last two dimensions is scaled on its
+    own. Thanks to ``eps`` a constant map (e.g. all zeros) becomes all zeros, never NaN.
+    """
+    h = to_numpy(heat).astype(np.float64)
+    if h.ndim < 2:
+        raise ValueError(f"heat must have shape (..., H, W), got {tuple(h.shape)}")
+    lo = h.min(axis=(-2, -1), keepdims=True)
+    hi = h.max(axis=(-2, -1), keepdims=True)
+    return (h - lo) / (hi - lo + eps)
+
+
+def colorize(heat01: Any, cmap: str = "jet") -> np.ndarray:
+    """An ``(H, W)`` map in ``[0, 1]`` as an ``(H, W, 3)`` uint8 image via a matplotlib colormap.
+
+    Values outside ``[0, 1]`` are clipped and NaNs count as 0.
+    """
+    h = np.clip(np.nan_to_num(to_numpy(heat01).astype(np.float64)), 0.0, 1.0)
+    rgba = matplotlib.colormaps[cmap](h, bytes=True)
+    return np.ascontiguousarray(rgba[..., :3])
+
+
+def _resize(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an ``(h, w)`` float map to ``size = (H, W)``."""
+    if heat.shape == size:
+        return heat
+    img = Image.fromarray(heat.astype(np.float32))
+    out = img.resize((size[1], size[0]), resample=Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _check_heat(heat: Any) -> np.ndarray:
+    h = np.squeeze(to_numpy(heat).astype(np.float64))
+    if h.ndim != 2:
+        raise ValueError(f"heat must be one (h, w) map, got shape {tuple(to_numpy(heat).shape)}")
+    return np.nan_to_num(h)
+
+
+def _blend(img: np.ndarray, colored: np.ndarray, alpha: float) -> Image.Image:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    out = (1.0 - alpha) * img.astype(np.float64) + alpha * colored.astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+
+
+def overlay(
+    image: Any,
+    heat: Any,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    normalize: bool = True,
+) -> Image.Image:
+    """A colour heatmap blended over a photo.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 photo.
+        heat: ``(h, w)`` float map; resized bilinearly to ``(H, W)`` when the size differs.
+        alpha: weight of the heatmap: ``(1 - alpha) * image + alpha * colorized``.
+        cmap: matplotlib colormap name.
+        normalize: min-max scale the map with :func:`normalize_map` first; otherwise it must
+            already be in ``[0, 1]`` (values outside are clipped).
+
+    Returns:
+        An RGB PIL image of size ``(W, H)``.
+    """
+    img = as_rgb_uint8(image)
+    h = _check_heat(heat)
+    if normalize:
+        h = normalize_map(h)
+    h = _resize(h, img.shape[:2])
+    return _blend(img, colorize(h, cmap), alpha)
+
+
+def overlay_signed(
+    image: Any,
+    heat: Any,
+    alpha: float = 0.5,
+    cmap: str = "bwr",
+    clip_percentile: float = 99.0,
+) -> Image.Image:
+    """A signed map (e.g. attributions) blended over a photo with a diverging colormap.
+
+    The map is divided by the ``clip_percentile`` percentile of ``|heat|`` and clipped to
+    ``[-1, 1]`` so a few extreme pixels do not wash out the rest; 0 maps to the middle of
+    ``cmap`` (white for ``bwr``), positive values to the upper end, negative to the lower end.
+    """
+    if not 0.0 < clip_percentile <= 100.0:
+        raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+    img = as_rgb_uint8(image)
+    h = _check_heat(heat)
+    scale = float(np.percentile(np.abs(h), clip_percentile)) if h.size else 0.0
+    if scale <= 0.0:
+        scale = float(np.abs(h).max()) if h.size else 0.0
+    h = np.clip(h / scale, -1.0, 1.0) if scale > 0.0 else np.zeros_like(h)
+    h = _resize(h, img.shape[:2])
+    return _blend(img, colorize((h + 1.0) / 2.0, cmap), alpha)

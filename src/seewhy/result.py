@@ -1,0 +1,208 @@
+"""What an explanation call returns: maps, targets, scores, and ways to look at and keep them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from seewhy.render import FigureBlock, explanation_figure, normalize_map, overlay, save_figure
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input of the call: its name, its row in the batch, or why it could not be read."""
+
+    source: str
+    index: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ExplanationResult:
+    """Maps for B images x T targets for each method.
+
+    Attributes:
+        maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU).
+        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw.
+        targets: (B, T) the class (or target) index of each map; -1 for callable targets.
+        scores: (B, T) the model's score (logit) for each target.
+        probs: (B, T) its softmax probability (NaN for callable targets).
+        labels: class names of each target, where the model has them.
+        images: (B, H, W, 3) uint8, each input as the model saw it.
+        records: every input of the call in order, with its batch row or its error.
+        model_name: the model's display name.
+        layers: method key -> the layer it was computed at.
+    """
+
+    maps: dict[str, torch.Tensor]
+    layer_maps: dict[str, torch.Tensor]
+    targets: torch.Tensor
+    scores: torch.Tensor
+    probs: torch.Tensor
+    labels: list[list[str]] | None
+    images: np.ndarray
+    records: list[InputRecord]
+    model_name: str = "model"
+    layers: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.maps)
+
+    @property
+    def sources(self) -> list[str]:
+        """The names of the explained inputs, by batch row."""
+        return [r.source for r in self.records if r.ok]
+
+    @property
+    def errors(self) -> list[InputRecord]:
+        """The inputs that could not be read."""
+        return [r for r in self.records if not r.ok]
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    def normalized(self, eps: float = 1e-8) -> ExplanationResult:
+        """A copy whose maps are min-max scaled to [0, 1] per map; an all-zero map stays zero."""
+
+        def scale(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {
+                key: torch.from_numpy(normalize_map(value.numpy(), eps=eps)).to(value.dtype)
+                for key, value in maps.items()
+            }
+
+        return replace(self, maps=scale(self.maps), layer_maps=scale(self.layer_maps))
+
+    def target_label(self, index: int, target: int) -> str:
+        """``'Egyptian cat (285)  p=0.79'`` for image ``index``, target ``target``."""
+        class_id = int(self.targets[index, target])
+        prob = float(self.probs[index, target])
+        name = self.labels[index][target] if self.labels else None
+        if class_id < 0:
+            text = f"target {target}  score={float(self.scores[index, target]):.3g}"
+        else:
+            text = f"{name} ({class_id})" if name else f"class {class_id}"
+        if not np.isnan(prob):
+            text += f"  p={prob:.2f}"
+        return text
+
+    def overlay(self, index: int, method: str, target: int = 0, alpha: float = 0.5) -> Image.Image:
+        """A jet heatmap of one map over the photo, as a PIL image."""
+        if method not in self.maps:
+            from seewhy.errors import MethodError, suggestion
+
+            raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
+        return overlay(self.images[index], self.maps[method][index, target].numpy(), alpha=alpha)
+
+    def block(self, index: int) -> FigureBlock:
+        """The figure block of one image: rows = targets, columns = methods."""
+        maps = torch.stack([self.maps[m][index] for m in self.methods], dim=1)  # (T, M, H, W)
+        rows = [self.target_label(index, t) for t in range(self.targets.shape[1])]
+        return FigureBlock(self.model_name, self.images[index], self.methods, rows, maps.numpy())
+
+    def figure(self, index: int = 0) -> Image.Image:
+        """The figure of one image, as a PIL image."""
+        return explanation_figure([self.block(index)], title=self.sources[index])
+
+    def report(self) -> list[dict[str, Any]]:
+        """One JSON-ready entry per input (maps left out; :meth:`save` adds their files)."""
+        return [_entry(self, record) for record in self.records]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write overlays, figures (PNG), maps (.npy) and ``report.json``; returns the report path."""
+        return save_results([self], directory)
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.figure(0).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        batch, count = self.targets.shape
+        return (
+            f"ExplanationResult(model={self.model_name!r}, images={batch}, targets={count}, "
+            f"methods={self.methods}, errors={len(self.errors)})"
+        )
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", text).strip("_") or "x"
+
+
+def _entry(result: ExplanationResult, record: InputRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "image": record.source,
+        "status": "ok" if record.ok else "error",
+        "error": record.error,
+        "model": result.model_name,
+        "targets": [],
+        "maps": {},
+    }
+    if record.ok and record.index is not None:
+        b = record.index
+        for t in range(result.targets.shape[1]):
+            entry["targets"].append(
+                {
+                    "class": int(result.targets[b, t]),
+                    "label": result.labels[b][t] if result.labels else None,
+                    "score": float(result.scores[b, t]),
+                    "prob": None if np.isnan(float(result.probs[b, t])) else float(result.probs[b, t]),
+                }
+            )
+        entry["layers"] = dict(result.layers)
+    return entry
+
+
+def save_results(results: Sequence[ExplanationResult], directory: str | Path) -> Path:
+    """Save one or more models' results for the same inputs into ``directory``.
+
+    Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
+    ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W). One
+    ``report.json`` lists every input and model, errors included.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    report: list[dict[str, Any]] = []
+    records = results[0].records
+    for position, record in enumerate(records):
+        folder = out / f"{position:03d}_{_safe(Path(record.source).stem)}"
+        blocks = []
+        for result in results:
+            own = result.records[position]
+            entry = _entry(result, own)
+            if own.ok and own.index is not None:
+                b = own.index
+                model_dir = folder / _safe(result.model_name)
+                model_dir.mkdir(parents=True, exist_ok=True)
+                for method, maps in result.maps.items():
+                    npy = model_dir / f"{_safe(method)}.npy"
+                    np.save(npy, maps[b].numpy())
+                    pngs = []
+                    for t in range(maps.shape[1]):
+                        png = model_dir / f"{_safe(method)}_t{t}.png"
+                        result.overlay(b, method, t).save(png)
+                        pngs.append(str(png.relative_to(out)))
+                    entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
+                blocks.append(result.block(b))
+                entry["figure"] = str((folder / "figure.png").relative_to(out))
+            report.append(entry)
+        if blocks:
+            save_figure(explanation_figure(blocks, title=record.source), folder / "figure.png")
+    path = out / "report.json"
+    path.write_text(json.dumps(report, indent=2))
+    return path

@@ -1,0 +1,84 @@
+"""explanation_figure and save_figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seewhy.render import FigureBlock, explanation_figure, save_figure
+
+
+def _photo(h: int = 64, w: int = 64) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 4 % 256, yy * 4 % 256, (xx + yy) * 2 % 256], axis=-1).astype(np.uint8)
+
+
+def _block(rows: int, methods: int, title: str = "resnet18", size: int = 16) -> FigureBlock:
+    rng = np.random.default_rng(rows * 10 + methods)
+    return FigureBlock(
+        title=title,
+        image=_photo(),
+        methods=[f"method{m}" for m in range(methods)],
+        row_labels=[f"class {t} ({t})  p=0.{t}" for t in range(rows)],
+        maps=rng.random((rows, methods, size, size)),
+    )
+
+
+def test_returns_rgb_image() -> None:
+    out = explanation_figure([_block(1, 2)], title="cat.jpg")
+    assert isinstance(out, Image.Image)
+    assert out.mode == "RGB"
+    arr = np.asarray(out)
+    assert arr.ndim == 3 and arr.shape[-1] == 3
+    assert arr.std() > 0  # something was drawn
+
+
+def test_grows_with_rows_and_blocks() -> None:
+    one = explanation_figure([_block(1, 2)])
+    three = explanation_figure([_block(3, 2)])
+    two_blocks = explanation_figure([_block(1, 2), _block(1, 2, title="vgg16")])
+    assert three.size[1] > one.size[1]
+    assert three.size[0] == one.size[0]
+    assert two_blocks.size[1] > one.size[1]
+
+
+def test_grows_with_methods_and_dpi() -> None:
+    narrow = explanation_figure([_block(1, 1)])
+    wide = explanation_figure([_block(1, 4)])
+    assert wide.size[0] > narrow.size[0]
+    big = explanation_figure([_block(1, 1)], dpi=200)
+    assert big.size[0] > narrow.size[0] and big.size[1] > narrow.size[1]
+
+
+def test_blocks_with_different_shapes_and_map_sizes() -> None:
+    out = explanation_figure([_block(3, 2, size=7), _block(1, 4, title="vit", size=64)], "x")
+    assert out.mode == "RGB"
+
+
+def test_maps_shape_mismatch_raises() -> None:
+    block = _block(2, 3)
+    block.maps = np.zeros((3, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\(2, 3, H, W\)"):
+        explanation_figure([block])
+    block.maps = np.zeros((2, 3, 8))
+    with pytest.raises(ValueError, match=r"\(2, 3, H, W\)"):
+        explanation_figure([block])
+
+
+def test_no_blocks_raises() -> None:
+    with pytest.raises(ValueError):
+        explanation_figure([])
+
+
+def test_save_figure_writes_png(tmp_path: Path) -> None:
+    img = explanation_figure([_block(2, 2)])
+    path = tmp_path / "deep" / "dir" / "fig.png"
+    save_figure(img, path)
+    assert path.is_file()
+    with Image.open(path) as back:
+        assert back.format == "PNG"
+        assert back.size == img.size
+        np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
