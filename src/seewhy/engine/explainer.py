@@ -74,7 +74,10 @@ class Explainer:
         device: str | torch.device | None = None,
         batch_size: int = 16,
     ) -> None:
-        if not isinstance(model, LoadedModel):
+        if isinstance(model, nn.Module):
+            # Wrapped as it is: the engine switches to eval mode only during each call.
+            model = LoadedModel(module=model, name=type(model).__name__)
+        elif not isinstance(model, LoadedModel):
             model = load_model(model)
         self.model = model
         if device is None:

@@ -32,6 +32,10 @@ class LayerInfo:
         return self.shape is not None and len(self.shape) == 4 and self.shape[2] * self.shape[3] > 1
 
 
+# Adaptive pooling resamples to a fixed size (VGG's 7x7 ``avgpool``): part of the head.
+_HEAD_POOLING = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
+
+
 def probe_layers(module: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
     """Every named submodule that ran, with its output shape, in the order they finished."""
     found: dict[str, LayerInfo] = {}
@@ -58,10 +62,10 @@ def auto_layer(module: nn.Module, example: torch.Tensor) -> str:
 
     A container finishes after its children, so when ``layer4`` returns the output of
     ``layer4.2`` the container is chosen, as users name it; containers that also hold the
-    head output no spatial map and never qualify.
+    head output no spatial map and never qualify, nor does adaptive pooling.
     """
     infos = probe_layers(module, example)
-    spatial = [info for info in infos if info.spatial]
+    spatial = [info for info in infos if info.spatial and info.kind not in _HEAD_POOLING]
     if not spatial:
         raise LayerError(
             "no module of this model outputs a spatial (B, C, h, w) map with h*w > 1 for the "

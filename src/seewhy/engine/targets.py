@@ -130,13 +130,13 @@ def resolve_targets(
         values = spec(output)
         if not isinstance(values, torch.Tensor):
             raise TargetError(f"the target function returned {type(values).__name__}, not a tensor")
-        if values.dim() == 1:
-            values = values.unsqueeze(1)
-        if values.dim() != 2 or values.shape[0] != output.shape[0]:
+        if values.dim() not in (1, 2) or values.shape[0] != output.shape[0]:
             raise TargetError(
                 f"the target function must return a tensor (B,) or (B, T) for B={output.shape[0]}"
                 f" images, got shape {tuple(values.shape)}"
             )
+        if values.dim() == 1:
+            values = values.unsqueeze(1)
         if not values.requires_grad:
             raise TargetError("the target function's value does not depend on the model's output")
         nan = torch.full(values.shape, float("nan"), device=values.device)

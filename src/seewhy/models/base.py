@@ -26,7 +26,9 @@ def to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
+        raise ValueError(
+            f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}"
+        )
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     array = array[..., :3]
@@ -60,25 +62,29 @@ class LoadedModel:
     labels: list[str] | None = None
     output: OutputSelector | None = None
     resize: bool = True
+    crop: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def display(self, image: Image.Image | np.ndarray) -> np.ndarray:
         """The (size, size, 3) uint8 view of ``image`` that the model sees.
 
-        The shorter side is resized to ``input_size`` and the longer side center-cropped,
-        so the whole short side of the photo stays in view.
+        By default the whole photo is resized to ``input_size`` x ``input_size`` (bilinear),
+        so every part of it can be explained. With ``crop=True`` the shorter side is resized
+        and the longer side center-cropped instead, keeping the aspect ratio.
         """
         array = to_rgb_array(image)
         if not self.resize:
             return array
         pil = Image.fromarray(array)
+        size = self.input_size
+        if not self.crop:
+            return np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
         width, height = pil.size
-        scale = self.input_size / min(width, height)
-        new_w, new_h = max(self.input_size, round(width * scale)), max(self.input_size, round(height * scale))
-        pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
-        left, top = (new_w - self.input_size) // 2, (new_h - self.input_size) // 2
-        pil = pil.crop((left, top, left + self.input_size, top + self.input_size))
-        return np.asarray(pil)
+        scale = size / min(width, height)
+        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        pil = pil.resize((new_w, new_h), Image.Resampling.BILINEAR)
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        return np.asarray(pil.crop((left, top, left + size, top + size)))
 
     def normalize(self, displays: Sequence[np.ndarray]) -> torch.Tensor:
         """A (B, 3, H, W) float tensor from display arrays of one size."""
@@ -87,7 +93,9 @@ class LoadedModel:
         std = torch.tensor(self.std, dtype=batch.dtype).view(1, -1, 1, 1)
         return (batch - mean) / std
 
-    def preprocess(self, images: Sequence[Image.Image | np.ndarray] | Image.Image | np.ndarray) -> torch.Tensor:
+    def preprocess(
+        self, images: Sequence[Image.Image | np.ndarray] | Image.Image | np.ndarray
+    ) -> torch.Tensor:
         """A normalized (B, 3, H, W) tensor from PIL images or arrays."""
         if isinstance(images, (Image.Image, np.ndarray)):
             images = [images]

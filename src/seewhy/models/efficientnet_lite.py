@@ -79,7 +79,7 @@ def build(variant: int, weights: WeightsSpec = None) -> LoadedModel:
         mean=MEAN,
         std=STD,
         labels=imagenet_labels(),
-        extra={"source": "bundled", "weights": source},
+        extra={"source": "bundled", "weights": source, "num_classes": 1000},
     )
 
 

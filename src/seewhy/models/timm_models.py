@@ -12,6 +12,7 @@ from torch import nn
 from seewhy.errors import ModelError
 
 SOURCE = "timm"
+DOWNLOAD = "weights downloaded from the Hugging Face Hub on first use"
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from seewhy.errors import ModelError
 from seewhy.models.base import IMAGENET_MEAN, IMAGENET_STD
 
 SOURCE = "torchvision"
+DOWNLOAD = "weights downloaded on first use"
 
 
 @functools.cache
@@ -66,6 +67,19 @@ def data_config(name: str, module: nn.Module) -> tuple[int, tuple[float, ...], t
         )
     except Exception:  # models without weights metadata: the ImageNet defaults
         return 224, IMAGENET_MEAN, IMAGENET_STD
+
+
+def describe(name: str) -> str:
+    """A one-line description from the default weights' metadata (no download)."""
+    import torchvision
+
+    try:
+        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+        top1 = meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        params = meta["num_params"] / 1e6
+        return f"torchvision, ImageNet-1k top-1 {top1:.1f}%, {params:.1f}M params; {DOWNLOAD}"
+    except Exception:
+        return f"torchvision classifier; {DOWNLOAD}"
 
 
 def num_classes(module: nn.Module, requested: int | None) -> int:

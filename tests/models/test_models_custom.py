@@ -1,0 +1,94 @@
+"""Wrapping your own nn.Module, output selectors and load_model's overrides."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from seewhy.errors import ModelError
+from seewhy.models import LoadedModel, load_model
+
+
+class TinyNet(nn.Module):
+    def __init__(self, mode: str = "tensor") -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 5)
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor):
+        features = self.conv(x)
+        logits = self.fc(features.mean(dim=(2, 3)))
+        if self.mode == "tuple":
+            return features, logits
+        if self.mode == "dict":
+            return {"features": features, "scores_b": logits}
+        return logits
+
+
+def test_wrap_own_module():
+    net = TinyNet().train()
+    lm = load_model(net)
+    assert isinstance(lm, LoadedModel)
+    assert lm.module is net and not net.training
+    assert lm.name == "TinyNet" and lm.input_size == 224 and lm.labels is None
+    assert tuple(lm.mean) == (0.485, 0.456, 0.406)
+
+
+def test_wrap_with_overrides():
+    labels = ["a", "b", "c", "d", "e"]
+    lm = load_model(
+        TinyNet(),
+        labels=labels,
+        input_size=64,
+        mean=[0.5],
+        std=(0.2, 0.3, 0.4),
+        device="cpu",
+        display_name="tiny",
+    )
+    assert (lm.name, lm.input_size, lm.labels) == ("tiny", 64, labels)
+    assert lm.mean == (0.5, 0.5, 0.5) and lm.std == (0.2, 0.3, 0.4)
+    assert lm.preprocess(torch.zeros(80, 100, 3).numpy()).shape == (1, 3, 64, 64)
+
+
+def test_output_selector_for_tuple_and_dict():
+    x = torch.randn(2, 3, 16, 16)
+    tuple_model = load_model(TinyNet("tuple"), output=1)
+    assert tuple_model.select_output(tuple_model.module(x)).shape == (2, 5)
+    dict_model = load_model(TinyNet("dict"), output="scores_b")
+    assert dict_model.select_output(dict_model.module(x)).shape == (2, 5)
+    fn_model = load_model(TinyNet("dict"), output=lambda raw: raw["scores_b"] * 2)
+    assert fn_model.select_output(fn_model.module(x)).shape == (2, 5)
+
+
+def test_own_module_with_checkpoint(tmp_path):
+    source = TinyNet()
+    path = tmp_path / "tiny.pt"
+    torch.save({"state_dict": source.state_dict()}, path)
+    lm = load_model(TinyNet(), weights=path)
+    assert torch.equal(lm.module.fc.weight, source.fc.weight)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"input_size": 0}, "input_size"),
+        ({"mean": (0.1, 0.2)}, "mean"),
+        ({"std": (0, 1, 1)}, "std"),
+        ({"output": 1.5}, "output"),
+    ],
+)
+def test_bad_overrides(kwargs, match):
+    with pytest.raises(ModelError, match=match):
+        load_model(TinyNet(), **kwargs)
+
+
+def test_labels_must_match_the_class_count():
+    with pytest.raises(ModelError, match="labels has 2 names"):
+        load_model("efficientnet_lite0", weights="random", labels=["a", "b"])
+
+
+def test_not_a_model():
+    with pytest.raises(ModelError, match="name or an nn.Module"):
+        load_model(42)
