@@ -161,7 +161,9 @@ def _entry(result: ExplanationResult, record: InputRecord) -> dict[str, Any]:
                     "class": int(result.targets[b, t]),
                     "label": result.labels[b][t] if result.labels else None,
                     "score": float(result.scores[b, t]),
-                    "prob": None if np.isnan(float(result.probs[b, t])) else float(result.probs[b, t]),
+                    "prob": None
+                    if np.isnan(float(result.probs[b, t]))
+                    else float(result.probs[b, t]),
                 }
             )
         entry["layers"] = dict(result.layers)

@@ -33,9 +33,14 @@ def test_top5_in_one_pass_equals_five_single_runs(explainer, images) -> None:
         single = explainer.explain(images, METHODS, [[c] for c in classes])
         for method in METHODS:
             torch.testing.assert_close(
-                top5.layer_maps[method][:, rank], single.layer_maps[method][:, 0], rtol=1e-4, atol=1e-6
+                top5.layer_maps[method][:, rank],
+                single.layer_maps[method][:, 0],
+                rtol=1e-4,
+                atol=1e-6,
             )
-            torch.testing.assert_close(top5.maps[method][:, rank], single.maps[method][:, 0], rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(
+                top5.maps[method][:, rank], single.maps[method][:, 0], rtol=1e-4, atol=1e-6
+            )
 
 
 def test_mixed_targets_in_a_batch_equal_per_image_runs(explainer, images) -> None:
@@ -44,13 +49,17 @@ def test_mixed_targets_in_a_batch_equal_per_image_runs(explainer, images) -> Non
         alone = explainer.explain(images[b : b + 1], METHODS, Classes(classes))
         assert mixed.targets[b].tolist() == classes
         for method in METHODS:
-            torch.testing.assert_close(mixed.layer_maps[method][b], alone.layer_maps[method][0], rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(
+                mixed.layer_maps[method][b], alone.layer_maps[method][0], rtol=1e-4, atol=1e-6
+            )
 
 
 def test_counterfactual_equals_negated_gradients(explainer, images) -> None:
     plain = explainer.explain(images, {"gradcam": {"relu": False}}, 9)
     counter = explainer.explain(images, ["gradcam"], 9, counterfactual=True)
-    torch.testing.assert_close(counter.layer_maps["gradcam"], torch.relu(-plain.layer_maps["gradcam"]))
+    torch.testing.assert_close(
+        counter.layer_maps["gradcam"], torch.relu(-plain.layer_maps["gradcam"])
+    )
     assert counter.layer_maps["gradcam"].abs().sum() > 0
 
 
@@ -108,7 +117,9 @@ def test_callable_target_equals_class_target(explainer, images) -> None:
 
 def test_logprob_score_matches_manual_gradient(images) -> None:
     model = TinyGapNet(classes=4)
-    captured = capture(LoadedModel(model, "tiny"), images[:, :, :8, :8], ["features"], 2, score="logprob")
+    captured = capture(
+        LoadedModel(model, "tiny"), images[:, :, :8, :8], ["features"], 2, score="logprob"
+    )
     acts = captured.activations["features"].clone().requires_grad_(True)
     logits = model.fc(acts.mean(dim=(2, 3)))
     (expected,) = torch.autograd.grad(torch.log_softmax(logits, 1)[:, 2].sum(), acts)

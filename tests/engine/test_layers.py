@@ -32,7 +32,9 @@ def test_auto_on_vgg_is_the_features_stack() -> None:
 
 
 def test_probe_reports_shapes_in_order() -> None:
-    infos = {info.name: info for info in probe_layers(TinyGapNet(channels=6), torch.zeros(1, 3, 8, 8))}
+    infos = {
+        info.name: info for info in probe_layers(TinyGapNet(channels=6), torch.zeros(1, 3, 8, 8))
+    }
     assert infos["features"].shape == (1, 6, 4, 4)
     assert infos["fc"].shape == (1, 5)
     assert infos["features.0"].order < infos["features"].order < infos["fc"].order

@@ -18,25 +18,66 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seewhy", description="Show why a CNN made a prediction.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    explain = commands.add_parser("explain", help="explain images with one or more methods and models")
-    explain.add_argument("inputs", nargs="*", help="image files or folders (default: the bundled cat photo)")
-    explain.add_argument("--model", action="append", help="model name (repeat for models side by side; default efficientnet_lite0)")
-    explain.add_argument("--weights", action="append", help="checkpoint path, or 'random' (one per --model, or one for all)")
+    explain = commands.add_parser(
+        "explain", help="explain images with one or more methods and models"
+    )
+    explain.add_argument(
+        "inputs", nargs="*", help="image files or folders (default: the bundled cat photo)"
+    )
+    explain.add_argument(
+        "--model",
+        action="append",
+        help="model name (repeat for models side by side; default efficientnet_lite0)",
+    )
+    explain.add_argument(
+        "--weights",
+        action="append",
+        help="checkpoint path, or 'random' (one per --model, or one for all)",
+    )
     explain.add_argument("--layer", action="append", help="layer name or 'auto' (repeatable)")
-    explain.add_argument("--method", action="append", help="method name (repeatable; default gradcam)")
+    explain.add_argument(
+        "--method", action="append", help="method name (repeatable; default gradcam)"
+    )
     group = explain.add_mutually_exclusive_group()
     group.add_argument("--top", type=int, metavar="K", help="explain the top K classes (default 1)")
-    group.add_argument("--class", dest="classes", action="append", metavar="C", help="class id or label name (repeatable)")
-    explain.add_argument("--score", default="logit", choices=["logit", "prob", "logprob"], help="what to differentiate (default logit)")
-    explain.add_argument("--counterfactual", action="store_true", help="negate the gradients: regions that argue against the class")
-    explain.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the model's device)")
-    explain.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    group.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="C",
+        help="class id or label name (repeatable)",
+    )
+    explain.add_argument(
+        "--score",
+        default="logit",
+        choices=["logit", "prob", "logprob"],
+        help="what to differentiate (default logit)",
+    )
+    explain.add_argument(
+        "--counterfactual",
+        action="store_true",
+        help="negate the gradients: regions that argue against the class",
+    )
+    explain.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, ... (default: the model's device)"
+    )
+    explain.add_argument(
+        "--batch-size", type=int, default=16, help="images per forward pass (default 16)"
+    )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
 
-    layers = commands.add_parser("layers", help="list a model's candidate layers, the automatic choice marked")
+    layers = commands.add_parser(
+        "layers", help="list a model's candidate layers, the automatic choice marked"
+    )
     layers.add_argument("model")
-    layers.add_argument("--weights", default=None, help="checkpoint path (default: random weights; the layers are the same)")
-    layers.add_argument("--all", action="store_true", help="list every module, not only spatial ones")
+    layers.add_argument(
+        "--weights",
+        default=None,
+        help="checkpoint path (default: random weights; the layers are the same)",
+    )
+    layers.add_argument(
+        "--all", action="store_true", help="list every module, not only spatial ones"
+    )
 
     commands.add_parser("models", help="list bundled and known model names")
     commands.add_parser("methods", help="list the registered explanation methods")
@@ -74,7 +115,9 @@ def _explain(args: argparse.Namespace) -> int:
     models = args.model or ["efficientnet_lite0"]
     weights = args.weights or [None]
     if len(weights) not in (1, len(models)):
-        raise SeewhyError(f"give one --weights for all models or one per --model: got {len(weights)} for {len(models)} models")
+        raise SeewhyError(
+            f"give one --weights for all models or one per --model: got {len(weights)} for {len(models)} models"
+        )
     if len(weights) == 1:
         weights = weights * len(models)
     methods = normalize_methods(args.method or ["gradcam"])
@@ -85,7 +128,11 @@ def _explain(args: argparse.Namespace) -> int:
         targets = [int(c) if c.strip().lstrip("-").isdigit() else c for c in targets]
     inputs = args.inputs or [str(BUNDLED_IMAGE)]
     loaded = [
-        Explainer(load_model(name, weight, device=args.device), layer=args.layer or "auto", batch_size=args.batch_size)
+        Explainer(
+            load_model(name, weight, device=args.device),
+            layer=args.layer or "auto",
+            batch_size=args.batch_size,
+        )
         for name, weight in zip(models, weights)
     ]
     results = []
@@ -133,7 +180,14 @@ def _write_error_report(records: list, model: str, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     entries = [
-        {"image": r.source, "status": "error", "error": r.error, "model": model, "targets": [], "maps": {}}
+        {
+            "image": r.source,
+            "status": "error",
+            "error": r.error,
+            "model": model,
+            "targets": [],
+            "maps": {},
+        }
         for r in records
     ]
     (out / "report.json").write_text(json.dumps(entries, indent=2))
@@ -169,7 +223,9 @@ def _models() -> int:
 
     for name, description in known_models().items():
         print(f"{name:<22} {description}")
-    print("Also: any torchvision classifier name (e.g. resnet50) and any timm name (e.g. timm:convnext_tiny).")
+    print(
+        "Also: any torchvision classifier name (e.g. resnet50) and any timm name (e.g. timm:convnext_tiny)."
+    )
     return 0
 
 

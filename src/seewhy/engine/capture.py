@@ -158,7 +158,9 @@ def capture(
             resolved = resolve_targets(output, targets, score, model.labels)
             missing = [name for name in roots.names if name not in roots.roots]
             if missing:
-                raise LayerError(f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass")
+                raise LayerError(
+                    f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass"
+                )
             root_list = [roots.roots[name] for name in roots.names]
             gradients: dict[str, torch.Tensor] = {}
             if need_gradients:

@@ -214,7 +214,10 @@ class Explainer:
         names = self.model.labels
         if not names:
             return None
-        return [[names[i] if 0 <= i < len(names) else f"target {i}" for i in row] for row in indices.tolist()]
+        return [
+            [names[i] if 0 <= i < len(names) else f"target {i}" for i in row]
+            for row in indices.tolist()
+        ]
 
     def _prepare(self, images: ImageInput) -> tuple[list[InputRecord], torch.Tensor]:
         """Records for every input and the (B, C, H, W) batch of the readable ones."""
@@ -223,7 +226,9 @@ class Explainer:
             if batch.dim() == 3:
                 batch = batch.unsqueeze(0)
             if batch.dim() != 4:
-                raise ImageError(f"a tensor input must be (B, C, H, W) or (C, H, W), got {tuple(images.shape)}")
+                raise ImageError(
+                    f"a tensor input must be (B, C, H, W) or (C, H, W), got {tuple(images.shape)}"
+                )
             records = [InputRecord(f"tensor[{i}]", i, None) for i in range(batch.shape[0])]
             return records, batch.float()
         loaded = load_inputs(images)
@@ -244,7 +249,9 @@ class Explainer:
             return records, torch.zeros(0)
         shapes = {d.shape for d in displays}
         if len(shapes) > 1:
-            raise ImageError(f"images of different sizes {sorted(shapes)} for a model that does not resize")
+            raise ImageError(
+                f"images of different sizes {sorted(shapes)} for a model that does not resize"
+            )
         return records, self.model.normalize(displays)
 
 

@@ -22,7 +22,9 @@ def preserved(module: nn.Module, *, eval_mode: bool = True) -> Iterator[list[Rem
     training = {m: m.training for m in module.modules()}
     requires_grad = {p: p.requires_grad for p in module.parameters()}
     grads = {p: p.grad for p in module.parameters()}
-    inplace = {m: m.inplace for m in module.modules() if isinstance(getattr(m, "inplace", None), bool)}
+    inplace = {
+        m: m.inplace for m in module.modules() if isinstance(getattr(m, "inplace", None), bool)
+    }
     handles: list[RemovableHandle] = []
     try:
         for parameter in requires_grad:

@@ -17,7 +17,15 @@ import torch
 from seewhy.errors import TargetError, suggestion
 
 ScoreFunction = Callable[[torch.Tensor], torch.Tensor]
-TargetSpec = Union["Classes", str, int, Sequence[Union[int, str]], Sequence[Sequence[Union[int, str]]], ScoreFunction, torch.Tensor]
+TargetSpec = Union[
+    "Classes",
+    str,
+    int,
+    Sequence[int | str],
+    Sequence[Sequence[int | str]],
+    ScoreFunction,
+    torch.Tensor,
+]
 SCORES = ("logit", "prob", "logprob")
 _TOPK = re.compile(r"^top(\d+)$")
 
@@ -70,7 +78,9 @@ def class_index(value: int | str, num_classes: int, labels: Sequence[str] | None
                 return lowered.index(text.lower())
             raise TargetError(f"unknown class name {value!r}.{suggestion(text, labels)}")
         else:
-            raise TargetError(f"class {value!r} is not a class id, and this model has no class names")
+            raise TargetError(
+                f"class {value!r} is not a class id, and this model has no class names"
+            )
     if isinstance(value, bool) or not isinstance(value, int):
         raise TargetError(f"a class target must be an int or a label name, got {value!r}")
     if not 0 <= value < num_classes:

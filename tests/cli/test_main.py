@@ -1,0 +1,147 @@
+"""The ``seewhy`` command: end to end, and one clear message per bad option."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from seewhy.cli.main import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    code, stdout, _ = run(
+        capsys,
+        "explain",
+        chelsea_path,
+        "--top",
+        "2",
+        "--method",
+        "gradcam",
+        "--method",
+        "gradcam++",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    assert "Egyptian cat (285)" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert len(report) == 1
+    entry = report[0]
+    assert entry["status"] == "ok" and entry["model"] == "efficientnet_lite0"
+    assert [t["class"] for t in entry["targets"]][0] == 285
+    assert set(entry["maps"]) == {"gradcam", "gradcam++"}
+    assert (out / entry["figure"]).exists()
+    assert len(entry["maps"]["gradcam++"]["overlays"]) == 2
+
+
+def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelsea_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.open(chelsea_path).save(folder / "a_cat.png")
+    (folder / "b_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        "explain",
+        str(folder),
+        "--model",
+        "efficientnet_lite0",
+        "--model",
+        "efficientnet_lite1",
+        "--class",
+        "Egyptian cat",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    assert "b_broken.jpg" in err
+    report = json.loads((out / "report.json").read_text())
+    assert [(e["model"], e["status"]) for e in report] == [
+        ("efficientnet_lite0", "ok"),
+        ("efficientnet_lite1", "ok"),
+        ("efficientnet_lite0", "error"),
+        ("efficientnet_lite1", "error"),
+    ]
+    assert report[0]["targets"][0]["class"] == 285 and report[1]["targets"][0]["class"] == 285
+    assert "b_broken.jpg" in report[2]["error"]
+    assert report[0]["figure"] == report[1]["figure"]  # one figure, one block per model
+    assert Image.open(out / report[0]["figure"]).size[1] > 600
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "resnet5O", "--weights", "random"], "Did you mean 'resnet50'"),
+        (["--method", "gradcamm"], "unknown method 'gradcamm'. Did you mean 'gradcam'"),
+        (["--layer", "blocks.99"], "no layer named 'blocks.99'"),
+        (["--class", "1000"], "class id 1000 is out of range"),
+        (["--class", "Egyptian kat"], "Did you mean 'Egyptian cat'"),
+        (["--top", "0"], "--top must be at least 1"),
+        (["--score", "logit", "--method", "cam", "--layer", "blocks.5"], "cam needs a head"),
+    ],
+)
+def test_bad_options_exit_2_with_one_clear_line(
+    capsys, tmp_path, chelsea_path, argv, message
+) -> None:
+    code, _, err = run(capsys, "explain", chelsea_path, "--out", str(tmp_path / "o"), *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_no_readable_image_exits_1_with_report(capsys, tmp_path) -> None:
+    missing = tmp_path / "nope.png"
+    code, _, err = run(capsys, "explain", str(missing), "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert "nope.png" in err
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report[0]["status"] == "error" and "nope.png" in report[0]["error"]
+
+
+def test_layers_models_methods(capsys) -> None:
+    code, stdout, _ = run(capsys, "layers", "efficientnet_lite0")
+    assert code == 0
+    assert any(line.startswith("* bn2 ") for line in stdout.splitlines())
+    assert "1280x7x7" in stdout
+    code, stdout, _ = run(capsys, "models")
+    assert code == 0 and stdout.splitlines()[0].startswith("efficientnet_lite0")
+    code, stdout, _ = run(capsys, "methods")
+    assert code == 0 and "gradcam++" in stdout and "eigencam" in stdout
+
+
+@pytest.mark.slow
+def test_console_script_end_to_end(tmp_path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seewhy",
+            "explain",
+            "--top",
+            "3",
+            "--method",
+            "layercam",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "report.json").exists()
+    assert Path(out / "000_chelsea" / "figure.png").exists()

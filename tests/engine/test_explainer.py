@@ -1,0 +1,119 @@
+"""The Explainer end to end: inputs of every kind, bad files in a batch, the bundled model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers.models import TinyGapNet
+from PIL import Image
+
+import seewhy
+from seewhy.models import LoadedModel
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedModel:
+    torch.manual_seed(0)
+    return LoadedModel(TinyGapNet(), "tiny", input_size=16)
+
+
+def test_paths_pil_arrays_and_tensors_agree(tiny, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    path = tmp_path / "a.png"
+    Image.fromarray(array).save(path)
+    ex = seewhy.Explainer(tiny, layer="features")
+    by_path = ex.explain([str(path)], ["gradcam"], "top2")
+    by_pil = ex.explain(Image.fromarray(array), ["gradcam"], "top2")
+    by_array = ex.explain([array], ["gradcam"], "top2")
+    by_tensor = ex.explain(tiny.preprocess(array), ["gradcam"], "top2")
+    for other in (by_pil, by_array, by_tensor):
+        torch.testing.assert_close(other.maps["gradcam"], by_path.maps["gradcam"])
+        assert other.targets.tolist() == by_path.targets.tolist()
+    assert by_path.sources == [str(path)]
+    assert by_tensor.sources == ["tensor[0]"]
+    assert np.array_equal(by_path.images[0], array)
+
+
+def test_bad_file_in_a_batch_is_reported_and_others_run(tiny, tmp_path) -> None:
+    good = tmp_path / "good.png"
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    res = seewhy.Explainer(tiny, layer="features").explain([str(bad), str(good)], ["gradcam"])
+    assert len(res) == 1 and res.sources == [str(good)]
+    assert [r.ok for r in res.records] == [False, True]
+    assert "bad.png" in res.records[0].error
+    report = res.report()
+    assert report[0]["status"] == "error" and report[1]["status"] == "ok"
+    with pytest.raises(seewhy.ImageError, match="bad.png"):
+        seewhy.Explainer(tiny, layer="features").explain([str(bad)])
+
+
+def test_unknown_method_and_bad_option_fail_before_any_work(tiny) -> None:
+    ex = seewhy.Explainer(tiny, layer="features")
+    with pytest.raises(seewhy.MethodError, match="'gradcam'"):
+        ex.explain(torch.zeros(1, 3, 16, 16), ["gradcamm"])
+    with pytest.raises(seewhy.MethodError, match="Allowed options: relu"):
+        ex.explain(torch.zeros(1, 3, 16, 16), {"gradcam": {"bogus": 1}})
+
+
+def test_normalized_keeps_zero_maps_zero_and_scales_to_one(tiny) -> None:
+    res = seewhy.Explainer(tiny, layer="features").explain(
+        torch.randn(2, 3, 16, 16), ["gradcam", "layercam"], "top3"
+    )
+    norm = res.normalized()
+    for key, maps in norm.maps.items():
+        raw = res.maps[key].flatten(2).double()
+        low, high = raw.amin(-1, keepdim=True), raw.amax(-1, keepdim=True)
+        expected = ((raw - low) / (high - low + 1e-8)).float()
+        torch.testing.assert_close(maps.flatten(2), expected)
+        assert float(maps.amax()) == pytest.approx(1.0, abs=1e-3)
+    zero = torch.zeros(1, 1, 4, 4)
+    res.maps["zero"] = zero
+    res.layer_maps["zero"] = zero
+    assert torch.equal(res.normalized().maps["zero"], zero)
+
+
+def test_batches_give_the_same_maps_as_one_pass(tiny) -> None:
+    x = torch.randn(5, 3, 16, 16)
+    whole = seewhy.Explainer(tiny, layer="features", batch_size=8).explain(x, ["gradcam++"], "top2")
+    split = seewhy.Explainer(tiny, layer="features", batch_size=2).explain(x, ["gradcam++"], "top2")
+    torch.testing.assert_close(whole.maps["gradcam++"], split.maps["gradcam++"])
+
+
+def test_save_writes_figures_maps_and_report(tiny, tmp_path) -> None:
+    import json
+
+    res = seewhy.Explainer(tiny, layer="features").explain(
+        torch.randn(2, 3, 16, 16), ["gradcam", "eigencam"], "top2"
+    )
+    report_path = res.save(tmp_path / "out")
+    report = json.loads(report_path.read_text())
+    assert [entry["status"] for entry in report] == ["ok", "ok"]
+    entry = report[0]
+    assert entry["model"] == "tiny" and len(entry["targets"]) == 2
+    saved = np.load(tmp_path / "out" / entry["maps"]["gradcam"]["npy"])
+    np.testing.assert_allclose(saved, res.maps["gradcam"][0].numpy())
+    assert Image.open(tmp_path / "out" / entry["maps"]["eigencam"]["overlays"][1]).size == (16, 16)
+    assert Image.open(tmp_path / "out" / entry["figure"]).mode == "RGB"
+    assert res._repr_png_().startswith(b"\x89PNG")
+
+
+def test_bundled_model_sees_the_cat_and_gradcam_mass_lies_on_it(lite0, chelsea_path) -> None:
+    """Chelsea pasted in the top-left quadrant of a gray canvas: the map must find her there."""
+    canvas = Image.new("RGB", (448, 448), (128, 128, 128))
+    canvas.paste(Image.open(chelsea_path).convert("RGB").resize((224, 224)), (0, 0))
+    res = seewhy.Explainer(lite0).explain([canvas, Image.open(chelsea_path)], ["gradcam"], "top1")
+    assert 281 <= int(res.targets[0, 0]) <= 285 and int(res.targets[1, 0]) == 285
+    assert float(res.probs[1, 0]) == pytest.approx(0.79, abs=0.03)
+    heat = res.maps["gradcam"][0, 0]
+    share = float(heat[:112, :112].sum() / heat.sum())
+    assert share > 0.6, share  # chance would be 0.25
+
+
+def test_device_is_honoured(tiny) -> None:
+    ex = seewhy.Explainer(tiny, layer="features", device="cpu")
+    assert ex.device == torch.device("cpu")
+    assert ex.explain(torch.zeros(1, 3, 16, 16)).maps["gradcam"].device.type == "cpu"
