@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from seewhy.render import FigureBlock, explanation_figure, normalize_map, overlay, save_figure
 
@@ -181,7 +182,8 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
     out.mkdir(parents=True, exist_ok=True)
     report: list[dict[str, Any]] = []
     records = results[0].records
-    for position, record in enumerate(records):
+    show = len(records) * len(results) > 4
+    for position, record in enumerate(tqdm(records, desc="saving", unit="image", disable=not show)):
         folder = out / f"{position:03d}_{_safe(Path(record.source).stem)}"
         blocks = []
         for result in results:

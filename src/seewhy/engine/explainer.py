@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -23,6 +22,7 @@ from seewhy.result import ExplanationResult, InputRecord
 
 MethodRequest = Sequence[str] | Mapping[str, Mapping[str, Any] | None] | str
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
+PROGRESS_FROM = 4  # more images than this get a progress bar unless progress= says otherwise
 
 
 def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
@@ -127,7 +127,7 @@ class Explainer:
                 per image, or ``f(output) -> Tensor (B,) | (B, T)``.
             score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
             counterfactual: negate the gradients (regions that argue against the target).
-            progress: show a progress bar; default when there are more than 4 batches' worth.
+            progress: show a progress bar; by default when there are more than 4 images.
 
         Returns:
             An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
@@ -154,9 +154,9 @@ class Explainer:
 
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
         layer_maps: dict[str, list[torch.Tensor]] = {}
-        starts = range(0, batch.shape[0], self.batch_size)
-        show = progress if progress is not None else len(starts) > 4
-        for start in tqdm(starts, desc="explaining", unit="batch", disable=not show):
+        show = progress if progress is not None else batch.shape[0] > PROGRESS_FROM
+        bar = tqdm(total=batch.shape[0], desc="explaining", unit="image", disable=not show)
+        for start in range(0, batch.shape[0], self.batch_size):
             chunk = batch[start : start + self.batch_size].to(self.device)
             chunk_targets = targets
             if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
@@ -192,6 +192,8 @@ class Explainer:
                     key = name if len(layers) == 1 else f"{name}@{layer}"
                     cam = run_method(name, inputs, options).detach()
                     layer_maps.setdefault(key, []).append(cam.cpu())
+            bar.update(chunk.shape[0])
+        bar.close()
 
         joined = {key: torch.cat(chunks) for key, chunks in layer_maps.items()}
         indices = torch.cat(parts["indices"])
@@ -253,7 +255,3 @@ class Explainer:
                 f"images of different sizes {sorted(shapes)} for a model that does not resize"
             )
         return records, self.model.normalize(displays)
-
-
-def _is_image_like(value: object) -> bool:
-    return isinstance(value, (Image.Image, np.ndarray))
