@@ -17,6 +17,7 @@ from seewhy.errors import (
 from seewhy.methods import available_methods, register
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult
+from seewhy.synthesis import synthesize
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,5 @@ __all__ = [
     "available_methods",
     "load_model",
     "register",
+    "synthesize",
 ]

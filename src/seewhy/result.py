@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from seewhy.render import FigureBlock, explanation_figure, normalize_map, overlay, save_figure
+from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel, save_figure
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class ExplanationResult:
     """Maps for B images x T targets for each method.
 
     Attributes:
-        maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU).
-        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw.
+        maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU);
+            for input-space methods the per-pixel map of the attribution.
+        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw (CAM methods only).
         targets: (B, T) the class (or target) index of each map; -1 for callable targets.
         scores: (B, T) the model's score (logit) for each target.
         probs: (B, T) its softmax probability (NaN for callable targets).
@@ -45,6 +46,13 @@ class ExplanationResult:
         records: every input of the call in order, with its batch row or its error.
         model_name: the model's display name.
         layers: method key -> the layer it was computed at.
+        options: the call's score, counterfactual flag and methods with their options.
+        attributions: input-space method -> (B, T, C, H, W) raw attribution over the
+            input's channels.
+        deltas: method -> (B, T) convergence delta (integrated gradients: the sum of the
+            attributions minus ``S(x) - S(baseline)``).
+        displays: method -> how its map is drawn (``"cam"``, ``"abs"``, ``"signed"``,
+            ``"rgb"``; see :func:`seewhy.render.render_panel`); ``"cam"`` when missing.
     """
 
     maps: dict[str, torch.Tensor]
@@ -58,6 +66,9 @@ class ExplanationResult:
     model_name: str = "model"
     layers: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    attributions: dict[str, torch.Tensor] = field(default_factory=dict)
+    deltas: dict[str, torch.Tensor] = field(default_factory=dict)
+    displays: dict[str, str] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -101,18 +112,39 @@ class ExplanationResult:
         return text
 
     def overlay(self, index: int, method: str, target: int = 0, alpha: float = 0.5) -> Image.Image:
-        """A jet heatmap of one map over the photo, as a PIL image."""
+        """One map drawn as a PIL image: a jet heatmap over the photo for CAM methods; for
+        input-space methods the drawing of their kind (see :func:`seewhy.render.render_panel`)."""
         if method not in self.maps:
             from seewhy.errors import MethodError, suggestion
 
             raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
-        return overlay(self.images[index], self.maps[method][index, target].numpy(), alpha=alpha)
+        attribution = self.attributions.get(method)
+        return render_panel(
+            self.images[index],
+            self.maps[method][index, target].numpy(),
+            self.displays.get(method, "cam"),
+            None if attribution is None else attribution[index, target].numpy(),
+            alpha=alpha,
+        )
 
     def block(self, index: int) -> FigureBlock:
         """The figure block of one image: rows = targets, columns = methods."""
         maps = torch.stack([self.maps[m][index] for m in self.methods], dim=1)  # (T, M, H, W)
         rows = [self.target_label(index, t) for t in range(self.targets.shape[1])]
-        return FigureBlock(self.model_name, self.images[index], self.methods, rows, maps.numpy())
+        kinds = [self.displays.get(m, "cam") for m in self.methods]
+        attributions = [
+            self.attributions[m][index].numpy() if m in self.attributions else None
+            for m in self.methods
+        ]
+        return FigureBlock(
+            self.model_name,
+            self.images[index],
+            self.methods,
+            rows,
+            maps.numpy(),
+            kinds,
+            attributions,
+        )
 
     def figure(self, index: int = 0) -> Image.Image:
         """The figure of one image, as a PIL image."""
@@ -175,8 +207,9 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
     """Save one or more models' results for the same inputs into ``directory``.
 
     Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
-    ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W). One
-    ``report.json`` lists every input and model, errors included.
+    ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W), plus
+    ``MODEL/METHOD_attribution.npy`` (T, C, H, W) for input-space methods. One
+    ``report.json`` lists every input and model, errors included (and convergence deltas).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,6 +235,12 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
                         result.overlay(b, method, t).save(png)
                         pngs.append(str(png.relative_to(out)))
                     entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
+                    if method in result.attributions:
+                        attr = model_dir / f"{_safe(method)}_attribution.npy"
+                        np.save(attr, result.attributions[method][b].numpy())
+                        entry["maps"][method]["attribution"] = str(attr.relative_to(out))
+                    if method in result.deltas:
+                        entry["maps"][method]["delta"] = result.deltas[method][b].tolist()
                 blocks.append(result.block(b))
                 entry["figure"] = str((folder / "figure.png").relative_to(out))
             report.append(entry)

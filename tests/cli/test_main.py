@@ -145,3 +145,20 @@ def test_console_script_end_to_end(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert (out / "report.json").exists()
     assert Path(out / "000_chelsea" / "figure.png").exists()
+
+
+def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    argv = ["explain", chelsea_path, "--top", "2", "--out", str(out)]
+    for method in ("gradcam", "guided_gradcam", "saliency", "smooth:gradcam"):
+        argv += ["--method", method]
+    code, stdout, _ = run(capsys, *argv)
+    assert code == 0 and "Egyptian cat (285)" in stdout
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert list(entry["maps"]) == ["gradcam", "guided_gradcam", "saliency", "smooth:gradcam"]
+    assert "attribution" in entry["maps"]["guided_gradcam"]
+    assert "attribution" not in entry["maps"]["gradcam"]
+    assert len(entry["maps"]["saliency"]["overlays"]) == 2
+    assert Image.open(out / entry["figure"]).size[0] > 1000  # input + 4 panels per row
+    code, stdout, _ = run(capsys, "methods")
+    assert "integrated_gradients" in stdout and "smooth:<method>" in stdout

@@ -46,3 +46,33 @@ def snapshot(module: nn.Module) -> dict[str, object]:
             for m in module.modules()
         ),
     }
+
+
+def vgg11(seed: int = 0) -> nn.Module:
+    """VGG-11 (no BatchNorm, every ReLU in place), random weights."""
+    torch.manual_seed(seed)
+    return torchvision.models.vgg11(weights=None).eval()
+
+
+class TwoLayerReLU(nn.Module):
+    """x (B, 3, 1, 1) -> Linear(3, 3) -> ReLU -> Linear(3, 2), weights set by hand::
+
+        W1 = [[1, 0, 1], [0, 1, -1], [1, 1, 0]]    W2 = [[2, 3, -1], [1, 1, 1]]
+
+    ``functional=True`` calls ``F.relu`` instead of the ``nn.ReLU`` module.
+    """
+
+    def __init__(self, functional: bool = False, inplace: bool = True) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(3, 3, bias=False)
+        self.relu = nn.ReLU(inplace=inplace)
+        self.out = nn.Linear(3, 2, bias=False)
+        self.functional = functional
+        with torch.no_grad():
+            self.hidden.weight.copy_(torch.tensor([[1.0, 0, 1], [0, 1, -1], [1, 1, 0]]))
+            self.out.weight.copy_(torch.tensor([[2.0, 3, -1], [1, 1, 1]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.hidden(x.flatten(1))
+        hidden = torch.nn.functional.relu(hidden) if self.functional else self.relu(hidden)
+        return self.out(hidden)

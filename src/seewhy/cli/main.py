@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from seewhy.cli import visualize
+
 BUNDLED_IMAGE = Path(__file__).resolve().parent.parent / "data" / "chelsea.png"
 
 
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list bundled and known model names")
     commands.add_parser("methods", help="list the registered explanation methods")
+    visualize.add_parser(commands)
     return parser
 
 
@@ -96,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _layers(args)
         if args.command == "models":
             return _models()
+        if args.command == "visualize":
+            return visualize.run(args)
         return _methods()
     except SeewhyError as error:
         print(f"seewhy: error: {error}", file=sys.stderr)
@@ -232,8 +237,14 @@ def _models() -> int:
 def _methods() -> int:
     from seewhy.methods import available_methods
 
-    for name, spec in available_methods().items():
-        print(f"{name:<14} {spec.summary}")
+    methods = available_methods()
+    for family in ("cam", "input"):
+        for name, spec in methods.items():
+            if spec.family == family:
+                print(f"{name:<22} {spec.summary}")
+    print(
+        f"{'smooth:<method>':<22} any method above averaged over noisy copies (e.g. smooth:gradcam++)"
+    )
     return 0
 
 

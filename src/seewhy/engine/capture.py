@@ -73,9 +73,31 @@ class _LayerRoots:
 
         return hook
 
+    def in_place_hook(self, module: nn.Module, _inputs: object) -> None:
+        """Forward pre-hook: in place as the model was built until the first layer is cut.
 
-def target_gradients(objective: torch.Tensor, roots: list[torch.Tensor]) -> list[torch.Tensor]:
+        :func:`preserved` turns every ``inplace`` flag off so no in-place op can clobber a
+        tensor autograd saved. Before the first chosen layer nothing requires grad (frozen
+        parameters, detached input) and autograd saves nothing, so there the modules the
+        model built in place run in place again, computing what the model computes by
+        itself; out of place, each would write a fresh buffer (+20 ms on EfficientNet-Lite0
+        at batch 8). From the first cut layer on they stay out of place. ``preserved``
+        restores every flag on exit.
+        """
+        module.inplace = not self.roots
+
+
+def _in_place_modules(module: nn.Module) -> list[nn.Module]:
+    """The modules that the user's model runs in place (``inplace=True``)."""
+    return [m for m in module.modules() if getattr(m, "inplace", None) is True]
+
+
+def target_gradients(
+    objective: torch.Tensor, roots: list[torch.Tensor], *, retain_graph: bool = False
+) -> list[torch.Tensor]:
     """``d objective[:, t] / d root`` for every t: a list of (B, T, *root.shape[1:]).
+
+    ``retain_graph=True`` keeps the graph for another backward over the same forward.
 
     Images in a batch are independent (eval mode), so one backward of ``objective[:, t].sum()``
     gives target t for every image; the T backward passes run as one batched
@@ -83,7 +105,9 @@ def target_gradients(objective: torch.Tensor, roots: list[torch.Tensor]) -> list
     """
     batch, count = objective.shape
     if count == 1:
-        grads = torch.autograd.grad(objective.sum(), roots, allow_unused=True)
+        grads = torch.autograd.grad(
+            objective.sum(), roots, allow_unused=True, retain_graph=retain_graph
+        )
         return [_or_zeros(g, r).unsqueeze(1) for g, r in zip(grads, roots)]
     basis = torch.eye(count, dtype=objective.dtype, device=objective.device)
     grad_outputs = basis.unsqueeze(1).expand(count, batch, count)
@@ -91,7 +115,11 @@ def target_gradients(objective: torch.Tensor, roots: list[torch.Tensor]) -> list
         grads = torch.autograd.grad(
             objective, roots, grad_outputs=grad_outputs, is_grads_batched=True, retain_graph=True
         )
-        stacked = [_or_zeros(g, r, count).transpose(0, 1) for g, r in zip(grads, roots)]
+        # (T, B, ...) -> (B, T, ...), made contiguous once here: the methods' element-wise
+        # passes over (B, T, K, h, w) run markedly faster on a contiguous tensor.
+        stacked = [
+            _or_zeros(g, r, count).transpose(0, 1).contiguous() for g, r in zip(grads, roots)
+        ]
     except RuntimeError:
         per_target = [
             torch.autograd.grad(objective[:, t].sum(), roots, retain_graph=True, allow_unused=True)
@@ -149,9 +177,12 @@ def capture(
     """One forward pass over ``inputs`` and, if asked, the gradients for every target."""
     module = model.module
     roots = _LayerRoots(layers)
+    in_place = _in_place_modules(module)
     with preserved(module) as handles:
         for name in roots.names:
             handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
+        for child in in_place:
+            handles.append(child.register_forward_pre_hook(roots.in_place_hook))
         with torch.enable_grad():
             raw = module(inputs.detach())
             output = model.select_output(raw)
@@ -165,8 +196,10 @@ def capture(
             gradients: dict[str, torch.Tensor] = {}
             if need_gradients:
                 grads = target_gradients(resolved.objective, root_list)
-                sign = -1.0 if counterfactual else 1.0
-                gradients = {name: sign * g for name, g in zip(roots.names, grads)}
+                # Negation is exact, so only counterfactual calls pay for a copy.
+                gradients = {
+                    name: -g if counterfactual else g for name, g in zip(roots.names, grads)
+                }
     activations = {name: root.detach() for name, root in zip(roots.names, root_list)}
     output = output.detach()
     heads = {

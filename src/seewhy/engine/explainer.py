@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from seewhy.engine.capture import capture
 from seewhy.engine.layers import auto_layer, get_module
+from seewhy.engine.pipeline import explain_chunk, needs_layers
 from seewhy.engine.targets import SCORES, TargetSpec
 from seewhy.errors import ImageError, LayerError, MethodError, TargetError
 from seewhy.io import load_inputs
-from seewhy.methods import CamInputs, get_method, run_method
+from seewhy.methods import get_method
+from seewhy.methods.base import to_input_size
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult, InputRecord
 
@@ -44,9 +44,7 @@ def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, T, h, w) -> (B, T, H, W), bilinear (half-pixel centres), as the papers draw maps."""
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps
-    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+    return to_input_size(maps, size)
 
 
 class Explainer:
@@ -122,7 +120,12 @@ class Explainer:
         Args:
             images: paths, folders, PIL images, NumPy arrays, or a preprocessed (B, C, H, W)
                 tensor used as it is.
-            methods: method names, or ``{name: options}``.
+            methods: method names, or ``{name: options}``: CAM methods (``"gradcam"``...),
+                input-space methods (``"saliency"``, ``"guided_gradcam"``,
+                ``"integrated_gradients"``...) and ``"smooth:<method>"`` for any of them;
+                ``seewhy.available_methods()`` lists the names. All share one forward pass
+                per batch (SmoothGrad, integrated gradients and ``smooth:`` add batched passes
+                over their noisy or scaled copies).
             targets: ``"top1"``..``"topK"``, a class id or label name, one per image, a list
                 per image, or ``f(output) -> Tensor (B,) | (B, T)``.
             score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
@@ -146,14 +149,14 @@ class Explainer:
                     f"got {len(targets)} targets for {batch.shape[0]} readable images: give one "
                     "target (or one list of targets) per image, or a single target for all"
                 )
-        layers = self.layers_for(batch)
-        specs = {name: get_method(name) for name in request}
-        need_gradients = any(spec.needs_gradients for spec in specs.values())
-        need_heads = any(spec.needs_head for spec in specs.values())
+        layers = self.layers_for(batch) if needs_layers(request) else []
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
 
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
-        layer_maps: dict[str, list[torch.Tensor]] = {}
+        outputs: dict[str, dict[str, list[torch.Tensor]]] = {}
+        order: list[str] = []
+        method_layers: dict[str, str] = {}
+        displays: dict[str, str] = {}
         show = progress if progress is not None else batch.shape[0] > PROGRESS_FROM
         bar = tqdm(total=batch.shape[0], desc="explaining", unit="image", disable=not show)
         for start in range(0, batch.shape[0], self.batch_size):
@@ -161,46 +164,40 @@ class Explainer:
             chunk_targets = targets
             if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
                 chunk_targets = list(targets[start : start + self.batch_size])
-            captured = capture(
+            part = explain_chunk(
                 self.model,
                 chunk,
                 layers,
                 chunk_targets,
+                request,
                 score=score,
                 counterfactual=counterfactual,
-                need_gradients=need_gradients,
-                need_heads=need_heads,
             )
-            parts["indices"].append(captured.targets.indices.cpu())
-            parts["scores"].append(captured.targets.scores.cpu())
-            parts["probs"].append(captured.targets.probs.cpu())
-            for layer in layers:
-                activations = captured.activations[layer]
-                if activations.dim() != 4:
-                    raise LayerError(
-                        f"layer {layer!r} outputs shape {tuple(activations.shape)}; CAM methods "
-                        "need a (B, C, h, w) map"
-                    )
-                inputs = CamInputs(
-                    activations=activations,
-                    gradients=captured.gradients.get(layer),
-                    targets=captured.targets.indices,
-                    head=captured.heads.get(layer),
-                    layer=layer,
-                )
-                for name, options in request.items():
-                    key = name if len(layers) == 1 else f"{name}@{layer}"
-                    cam = run_method(name, inputs, options).detach()
-                    layer_maps.setdefault(key, []).append(cam.cpu())
+            parts["indices"].append(part.targets.indices.cpu())
+            parts["scores"].append(part.targets.scores.cpu())
+            parts["probs"].append(part.targets.probs.cpu())
+            for kind, tensors in part.tensors().items():
+                for key, value in tensors.items():
+                    outputs.setdefault(kind, {}).setdefault(key, []).append(value.cpu())
+            order, method_layers, displays = part.order, part.layers, part.displays
             bar.update(chunk.shape[0])
         bar.close()
 
-        joined = {key: torch.cat(chunks) for key, chunks in layer_maps.items()}
+        joined = {
+            kind: {key: torch.cat(chunks) for key, chunks in tensors.items()}
+            for kind, tensors in outputs.items()
+        }
+        layer_maps = joined.get("layer_maps", {})
+        input_maps = joined.get("maps", {})
+        maps = {
+            key: upsample(layer_maps[key], size) if key in layer_maps else input_maps[key]
+            for key in order
+        }
         indices = torch.cat(parts["indices"])
         labels = self._labels(indices)
         return ExplanationResult(
-            maps={key: upsample(value, size) for key, value in joined.items()},
-            layer_maps=joined,
+            maps=maps,
+            layer_maps=layer_maps,
             targets=indices,
             scores=torch.cat(parts["scores"]),
             probs=torch.cat(parts["probs"]),
@@ -208,8 +205,11 @@ class Explainer:
             images=self.model.denormalize(batch),
             records=records,
             model_name=self.model.name,
-            layers={key: key.split("@", 1)[1] if "@" in key else layers[0] for key in joined},
+            layers=method_layers,
             options={"score": score, "counterfactual": counterfactual, "methods": request},
+            attributions=joined.get("attributions", {}),
+            deltas=joined.get("deltas", {}),
+            displays=displays,
         )
 
     def _labels(self, indices: torch.Tensor) -> list[list[str]] | None:

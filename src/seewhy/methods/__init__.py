@@ -1,6 +1,7 @@
 """Explanation methods: pure functions behind a registry.
 
-Each module registers one method; importing this package registers them all.
+Each module registers one method (or a few close variants); importing this package
+registers them all. CAM-family methods come first, then the input-space ones.
 """
 
 from seewhy.methods import (  # noqa: F401  (imported to register)
@@ -8,15 +9,30 @@ from seewhy.methods import (  # noqa: F401  (imported to register)
     eigencam,
     gradcam,
     gradcam_plusplus,
+    guided_backprop,
+    guided_gradcam,
     hirescam,
+    input_x_gradient,
+    integrated_gradients,
     layercam,
+    saliency,
+    smoothgrad,
     xgradcam,
 )
-from seewhy.methods.base import CamInputs, LinearHead
+from seewhy.methods.base import (
+    CamInputs,
+    GradientFunction,
+    InputAttribution,
+    InputGradientInputs,
+    LinearHead,
+)
 from seewhy.methods.registry import MethodSpec, available_methods, get_method, register, run_method
 
 __all__ = [
     "CamInputs",
+    "GradientFunction",
+    "InputAttribution",
+    "InputGradientInputs",
     "LinearHead",
     "MethodSpec",
     "available_methods",

@@ -1,10 +1,12 @@
-"""What a CAM-family method receives, and the shape it returns."""
+"""What a method receives (CAM family and input space), and what it returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,113 @@ def require_gradients(inputs: CamInputs, method: str) -> torch.Tensor:
 
 def maybe_relu(cam: torch.Tensor, relu: bool) -> torch.Tensor:
     return torch.relu(cam) if relu else cam
+
+
+class GradientFunction(Protocol):
+    """The engine's one interface for the extra passes of SmoothGrad and integrated gradients.
+
+    ``gradient_fn(x, rows)`` runs one forward of ``x`` (N, C, H, W), each image explained for
+    the targets of image ``rows[i]`` of the batch (the targets stay those resolved on the
+    clean input), and returns ``(objective (N, T), gradients (N, T, C, H, W))``: the explained
+    scores and their gradients with respect to ``x`` (normal ReLU backward), all T targets
+    from one batched backward. With ``gradients=False`` it returns ``(objective, None)``.
+    """
+
+    def __call__(
+        self, x: torch.Tensor, rows: torch.Tensor, *, gradients: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+@dataclass(frozen=True)
+class InputGradientInputs:
+    """Everything an input-space method may use.
+
+    Attributes:
+        inputs: the (preprocessed) input ``x``, shape (B, C, H, W).
+        gradients: backward rule (``"normal"``, ``"guided"``, ``"deconv"``) -> ``dS/dx`` for
+            every target, (B, T, C, H, W), from the one forward pass of the call; holds the
+            rules the requested methods declared.
+        objective: (B, T) the explained score ``S`` at ``x`` (negated when counterfactual).
+        targets: (B, T) class index of each target (-1 for callable targets).
+        gradient_fn: the engine's interface for extra forwards and backwards (SmoothGrad's
+            noisy copies, integrated gradients' path); see :data:`GradientFunction`.
+        cam: the layer's activations and gradients, for methods that multiply by a CAM.
+    """
+
+    inputs: torch.Tensor
+    gradients: dict[str, torch.Tensor]
+    objective: torch.Tensor
+    targets: torch.Tensor
+    gradient_fn: GradientFunction
+    cam: CamInputs | None = None
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.targets.shape[1])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.inputs.shape[-2]), int(self.inputs.shape[-1])
+
+
+@dataclass(frozen=True)
+class InputAttribution:
+    """What an input-space method returns.
+
+    Attributes:
+        attribution: (B, T, C, H, W) raw attribution, with the input's channels.
+        map: (B, T, H, W) its per-pixel map.
+        delta: (B, T) a convergence delta, for methods that have one (integrated gradients).
+    """
+
+    attribution: torch.Tensor
+    map: torch.Tensor
+    delta: torch.Tensor | None = None
+
+
+def require_input_gradients(inputs: InputGradientInputs, rule: str, method: str) -> torch.Tensor:
+    """The input gradients under ``rule``, or a clear error when the engine did not compute them."""
+    if rule not in inputs.gradients:
+        from seewhy.errors import MethodError
+
+        raise MethodError(f"{method} needs input gradients ({rule} rule), but none were computed")
+    return inputs.gradients[rule]
+
+
+def max_abs_over_channels(attribution: torch.Tensor) -> torch.Tensor:
+    """``max_c |a_c|``: (..., C, H, W) -> (..., H, W), Simonyan et al.'s map for gradients."""
+    return attribution.abs().amax(dim=-3)
+
+
+def sum_over_channels(attribution: torch.Tensor) -> torch.Tensor:
+    """``sum_c a_c``: (..., C, H, W) -> (..., H, W), the signed map of additive attributions."""
+    return attribution.sum(dim=-3)
+
+
+def to_input_size(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, T, h, w) -> (B, T, H, W), bilinear with half-pixel centres, as the papers draw maps."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+#: Values per forward pass when ``batch_size=None``: 8 images of 3 x 224 x 224. Per-image
+#: cost on the CPU is lowest around there (ResNet-50: 0.10 s at 8, 0.14 s at 1, 0.15 s at 40).
+AUTO_VALUES = 8 * 3 * 224 * 224
+
+
+def auto_batch_size(inputs: torch.Tensor, batch_size: int | None) -> int:
+    """``batch_size``, or when None the number of copies of ``inputs``' images per pass."""
+    if batch_size is not None:
+        return batch_size
+    per_image = max(1, inputs[0].numel())
+    return max(1, AUTO_VALUES // per_image)
+
+
+def check_batch_size(batch_size: int | None) -> None:
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        from seewhy.errors import MethodError
+
+        raise MethodError(f"batch_size must be a positive int or None, got {batch_size!r}")

@@ -1,7 +1,8 @@
-"""Rendering: heatmap overlays and the per-image explanation figure (NumPy + matplotlib Agg)."""
+"""Rendering: heatmap overlays, attribution images and the per-image figure (NumPy + matplotlib Agg)."""
 
 from __future__ import annotations
 
+from seewhy.render.attribution import gradient_image, magnitude_heatmap, render_panel
 from seewhy.render.figure import FigureBlock, explanation_figure, save_figure
 from seewhy.render.overlay import colorize, normalize_map, overlay, overlay_signed
 
@@ -9,8 +10,11 @@ __all__ = [
     "FigureBlock",
     "colorize",
     "explanation_figure",
+    "gradient_image",
+    "magnitude_heatmap",
     "normalize_map",
     "overlay",
     "overlay_signed",
+    "render_panel",
     "save_figure",
 ]

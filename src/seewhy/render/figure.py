@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from seewhy.render.overlay import as_rgb_uint8, overlay, to_numpy
+from seewhy.render.attribution import render_panel
+from seewhy.render.overlay import as_rgb_uint8, to_numpy
 
 __all__ = ["FigureBlock", "explanation_figure", "save_figure"]
 
@@ -44,6 +45,10 @@ class FigureBlock:
         row_labels: one label per target row, e.g. ``'Egyptian cat (285)  p=0.79'``.
         maps: ``(T, M, H, W)`` raw float maps with ``T = len(row_labels)`` and
             ``M = len(methods)``; each is min-max normalized on its own when drawn.
+        kinds: how each method's map is drawn (see :func:`~seewhy.render.render_panel`):
+            ``"cam"`` (default: jet overlay), ``"abs"``, ``"signed"`` or ``"rgb"``.
+        attributions: per method, its ``(T, C, H, W)`` attribution for ``"rgb"`` panels,
+            or None.
     """
 
     title: str
@@ -51,6 +56,8 @@ class FigureBlock:
     methods: list[str]
     row_labels: list[str]
     maps: np.ndarray
+    kinds: list[str] | None = None
+    attributions: list[np.ndarray | None] | None = None
 
 
 def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +72,12 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
         )
     if n_rows == 0:
         raise ValueError(f"block {block.title!r}: needs at least one row label")
+    for name, values in (("kinds", block.kinds), ("attributions", block.attributions)):
+        if values is not None and len(values) != n_methods:
+            raise ValueError(
+                f"block {block.title!r}: {name} must have one entry per method ({n_methods}), "
+                f"got {len(values)}"
+            )
     try:
         image = as_rgb_uint8(block.image)
     except ValueError as exc:
@@ -83,8 +96,10 @@ def explanation_figure(
 
     Blocks (one per model) are stacked vertically and may have different numbers of rows and
     methods. In a block each row is a target, labelled on the left with its row label; the
-    columns are the input photo followed by one jet overlay (alpha 0.5) per method, titled
-    with the method name; the block is titled with ``block.title``.
+    columns are the input photo followed by one panel per method, titled with the method
+    name: a jet overlay (alpha 0.5) for CAM maps, and for input-space maps the drawing of their
+    kind (magnitude heatmap, signed overlay or gradient image, see
+    :func:`~seewhy.render.render_panel`); the block is titled with ``block.title``.
 
     Raises:
         ValueError: no blocks, or a block whose ``maps`` is not ``(T, M, H, W)`` with
@@ -124,10 +139,21 @@ def explanation_figure(
         )  # fmt: skip
         y += _BLOCK_TITLE_H + _COL_TITLE_H
         col_titles = ["input", *block.methods]
+        kinds = block.kinds or ["cam"] * len(block.methods)
+        attributions = block.attributions or [None] * len(block.methods)
         for t, label in enumerate(block.row_labels):
             for c in range(cols):
                 ax = fig.add_axes(rect(x0 + c * (_PANEL + _GAP), y, _PANEL, _PANEL))
-                panel = image if c == 0 else overlay(image, maps[t, c - 1], 0.5, "jet")
+                if c == 0:
+                    panel = image
+                else:
+                    attribution = attributions[c - 1]
+                    panel = render_panel(
+                        image,
+                        maps[t, c - 1],
+                        kinds[c - 1],
+                        None if attribution is None else attribution[t],
+                    )
                 ax.imshow(np.asarray(panel), aspect="auto")
                 ax.set_axis_off()
                 if t == 0:

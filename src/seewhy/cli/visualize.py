@@ -1,0 +1,145 @@
+"""``seewhy visualize``: synthesize images of filters or classes and write them as PNGs.
+
+A thin shell over :func:`seewhy.synthesis.synthesize`::
+
+    seewhy visualize --layer blocks.3 --channel 0-15 --out filters/
+    seewhy visualize --class 285 --class "tabby" --out classes/
+
+``--channel`` writes one PNG per filter and a grid of all of them; ``--class`` (id or label
+name, repeatable) writes one PNG per class at the model's input size, plain RGB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "parse_channels", "run"]
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register the ``visualize`` subcommand on the ``add_subparsers()`` object ``commands``."""
+    parser = commands.add_parser(
+        "visualize",
+        help="synthesize images that maximize filters (--layer/--channel) or classes (--class)",
+    )
+    parser.add_argument(
+        "--model", default="efficientnet_lite0", help="model name (default efficientnet_lite0)"
+    )
+    parser.add_argument("--weights", default=None, help="checkpoint path, or 'random'")
+    parser.add_argument("--layer", help="layer whose filters to visualize (see `seewhy layers`)")
+    parser.add_argument(
+        "--channel",
+        metavar="SPEC",
+        help="filters of --layer: 7, 0-15 or 0,3,8-11 (default 0-15)",
+    )
+    parser.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="C",
+        help="class id or label name (repeatable)",
+    )
+    parser.add_argument("--steps", type=int, default=128, help="optimizer steps (default 128)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    parser.add_argument(
+        "--param",
+        choices=["fourier", "pixel"],
+        default="fourier",
+        help="image parameterization (default fourier)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="filter image side in pixels (default: the model's)"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the model's)")
+    parser.add_argument("--out", default="seewhy-visualize", help="output folder")
+    return parser
+
+
+def parse_channels(spec: str) -> list[int]:
+    """Channel ids from ``"7"``, ``"0-15"`` or ``"0,3,8-11"`` (inclusive ranges, in order)."""
+    from seewhy.errors import SeewhyError
+
+    channels: list[int] = []
+    for part in spec.split(","):
+        match = _RANGE.match(part)
+        if not match:
+            raise SeewhyError(
+                f"bad --channel {spec!r}: use a channel id (7), a range (0-15) or a "
+                "comma-separated list (0,3,8-11)"
+            )
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise SeewhyError(f"bad --channel range {part.strip()!r}: the end is before the start")
+        channels.extend(range(first, last + 1))
+    return list(dict.fromkeys(channels))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``seewhy visualize``; bad options raise ``SeewhyError`` (exit 2 in ``main``)."""
+    from seewhy.errors import SeewhyError
+
+    if args.channel is not None and not args.layer:
+        raise SeewhyError("--channel needs --layer")
+    if not args.layer and not args.classes:
+        raise SeewhyError("give --layer (with --channel) for filters, or --class for classes")
+    if args.steps < 1:
+        raise SeewhyError(f"--steps must be at least 1, got {args.steps}")
+    if args.size is not None and args.size < 8:
+        raise SeewhyError(f"--size must be at least 8 pixels, got {args.size}")
+    channels = parse_channels(args.channel or "0-15") if args.layer else []
+
+    from seewhy.models import load_model
+
+    model = load_model(args.model, args.weights, device=args.device)
+    out = Path(args.out)
+    written: list[Path] = []
+    if channels:
+        written += _filters(model, args, channels, out)
+    if args.classes:
+        written += _classes(model, args, out)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "steps": args.steps,
+        "seed": args.seed,
+        "lr": args.lr,
+        "parameterization": args.param,
+        "progress": True,
+    }
+
+
+def _filters(model: Any, args: argparse.Namespace, channels: list[int], out: Path) -> list[Path]:
+    from PIL import Image
+
+    from seewhy.synthesis import Channel, synthesize
+    from seewhy.synthesis.result import slug
+
+    result = synthesize(
+        model, [Channel(args.layer, k) for k in channels], size=args.size, **_options(args)
+    )
+    stem = slug(args.layer)
+    paths = result.save(out, names=[f"{stem}_channel_{k:03d}" for k in channels])
+    grid = out / f"{stem}_channels_grid.png"
+    Image.fromarray(result.grid()).save(grid)
+    return [*paths, grid]
+
+
+def _classes(model: Any, args: argparse.Namespace, out: Path) -> list[Path]:
+    from seewhy.synthesis import Class, synthesize
+    from seewhy.synthesis.result import slug
+
+    targets = [int(c) if c.strip().isdigit() else c for c in args.classes]
+    result = synthesize(model, [Class(target) for target in targets], **_options(args))
+    names = [slug(description) for description in result.objective]
+    return result.save(out, names=names)

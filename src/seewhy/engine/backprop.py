@@ -1,0 +1,238 @@
+"""Gradients with respect to the input: one forward, modified ReLU backward rules, restore.
+
+For input-space methods the input itself requires grad, so autograd records the whole
+network; the chosen layers' outputs stay in that graph (``_LayerRoots`` keeps an output that
+already requires grad), so the same forward pass serves the CAM methods (the normal backward
+from the scores to the layer) and every input gradient: the normal one (saliency), the
+guided one and the deconvnet one (a backward with a modified rule at every ``nn.ReLU``),
+each for all T targets of all B images: one backward per target over the whole batch, no
+forward repeated.
+
+The ReLU rule is chosen at backward time: while the forward runs, a forward hook on every
+``nn.ReLU`` module replaces its output by :class:`_RuledReLU`'s, whose backward reads the
+rule from a shared :class:`ReluRules` switch. ReLUs called as functions (``F.relu``) are not
+modules and keep their normal gradient, as in Captum. Hooks, in-place flags and everything
+else :func:`~seewhy.engine.guard.preserved` covers are restored on every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from seewhy.engine.capture import Capture, _LayerRoots, find_linear_head, target_gradients
+from seewhy.engine.guard import preserved
+from seewhy.engine.layers import get_module
+from seewhy.engine.targets import ResolvedTargets, ScoreFunction, TargetSpec, resolve_targets
+from seewhy.errors import LayerError
+from seewhy.methods.base import GradientFunction
+from seewhy.methods.registry import RELU_RULES
+from seewhy.models.base import LoadedModel
+
+
+class ReluRules:
+    """The backward rule every hooked ``nn.ReLU`` applies, read when the backward runs.
+
+    With ``x`` the ReLU's forward input and ``g`` the incoming gradient: ``"normal"``
+    passes ``g * [x > 0]`` (autograd's own rule), ``"guided"`` ``g * [x > 0] * [g > 0]``
+    (Springenberg 2015), ``"deconv"`` ``g * [g > 0]`` (Zeiler 2014).
+    """
+
+    def __init__(self) -> None:
+        self.rule = "normal"
+
+    def install(self, module: nn.Module) -> list[RemovableHandle]:
+        """Forward hooks on every ``nn.ReLU`` of ``module``; the caller removes them."""
+
+        def hook(_module: nn.Module, args: tuple[torch.Tensor, ...], _output: object):
+            return _RuledReLU.apply(args[0], self)
+
+        return [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.ReLU)]
+
+    @contextmanager
+    def using(self, rule: str) -> Iterator[None]:
+        """Backward passes inside the block use ``rule``."""
+        if rule not in RELU_RULES:
+            raise ValueError(f"unknown ReLU rule {rule!r}; use one of {RELU_RULES}")
+        previous, self.rule = self.rule, rule
+        try:
+            yield
+        finally:
+            self.rule = previous
+
+
+class _RuledReLU(torch.autograd.Function):
+    """``relu(x)`` whose backward follows ``rules.rule`` (works under batched VJPs too)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rules: ReluRules) -> torch.Tensor:  # type: ignore[override]
+        output = torch.relu(x)
+        ctx.save_for_backward(output)
+        ctx.rules = rules
+        return output
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (output,) = ctx.saved_tensors
+        rule = ctx.rules.rule
+        if rule == "deconv":
+            return torch.relu(grad), None
+        if rule == "guided":
+            grad = torch.relu(grad)
+        # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward.
+        return torch.ops.aten.threshold_backward(grad, output, 0), None
+
+
+@dataclass(frozen=True)
+class FixedTargets:
+    """The targets resolved on the clean batch, to explain again on noisy or scaled copies.
+
+    Attributes:
+        indices: (B, T) class indices (-1 for a callable target).
+        function: the callable target, evaluated on the copies' outputs; None for classes.
+    """
+
+    indices: torch.Tensor
+    function: ScoreFunction | None = None
+
+    @classmethod
+    def of(cls, resolved: ResolvedTargets, spec: TargetSpec) -> FixedTargets:
+        if bool((resolved.indices < 0).any()):
+            return cls(resolved.indices, spec)  # type: ignore[arg-type]
+        return cls(resolved.indices)
+
+    def for_rows(self, rows: torch.Tensor) -> TargetSpec:
+        """The target spec of copies of images ``rows``."""
+        if self.function is not None:
+            return self.function
+        return self.indices[rows.to(self.indices.device)]
+
+
+@dataclass(frozen=True)
+class InputCapture:
+    """One forward pass with the input in the graph.
+
+    Attributes:
+        capture: what :func:`~seewhy.engine.capture.capture` gives (layer activations and
+            gradients with the normal backward, targets, heads).
+        input_gradients: rule -> (B, T, C, H, W) ``dS/dx`` (negated when counterfactual).
+        objective: (B, T) the explained score (negated when counterfactual), detached.
+    """
+
+    capture: Capture
+    input_gradients: dict[str, torch.Tensor]
+    objective: torch.Tensor
+
+
+def input_gradient(
+    objective: torch.Tensor, x: torch.Tensor, *, retain_graph: bool = False
+) -> torch.Tensor:
+    """``d objective[:, t] / dx`` for every t: (B, T, *x.shape[1:]).
+
+    Each backward runs through the whole network. On the CPU a loop of T backward passes
+    (each over all B images) beats the batched vector-Jacobian product: measured 6.6 vs 7.8
+    (EfficientNet-Lite0, B = 1) and 7.4 vs 9.1 (ResNet-50, B = 4) bare forwards for a forward
+    and 5 targets; elsewhere the batched product of :func:`target_gradients` is used.
+    """
+    count = objective.shape[1]
+    if x.device.type != "cpu" or count == 1:
+        return target_gradients(objective, [x], retain_graph=retain_graph)[0]
+    grads = [
+        torch.autograd.grad(objective[:, t].sum(), x, retain_graph=retain_graph or t < count - 1)[0]
+        for t in range(count)
+    ]
+    return torch.stack(grads, dim=1)
+
+
+def capture_inputs(
+    model: LoadedModel,
+    inputs: torch.Tensor,
+    layers: Sequence[str],
+    targets: TargetSpec = "top1",
+    *,
+    rules: Sequence[str] = ("normal",),
+    score: str = "logit",
+    counterfactual: bool = False,
+    need_gradients: bool = True,
+    need_heads: bool = False,
+) -> InputCapture:
+    """One forward pass of ``inputs`` (requiring grad), the layer gradients and the input
+    gradients under every backward rule in ``rules``, for every target."""
+    module = model.module
+    roots = _LayerRoots(layers)
+    relus = ReluRules()
+    rules = list(dict.fromkeys(rules))
+    with preserved(module) as handles:
+        # The ReLU hooks go first: a chosen layer that is itself a ReLU then hands the
+        # ruled output to the layer hook, which makes it the layer's root.
+        if any(rule != "normal" for rule in rules):
+            handles.extend(relus.install(module))
+        for name in roots.names:
+            handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
+        with torch.enable_grad():
+            x = inputs.detach().requires_grad_(True)
+            output = model.select_output(module(x))
+            resolved = resolve_targets(output, targets, score, model.labels)
+            objective = -resolved.objective if counterfactual else resolved.objective
+            missing = [name for name in roots.names if name not in roots.roots]
+            if missing:
+                raise LayerError(
+                    f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass"
+                )
+            root_list = [roots.roots[name] for name in roots.names]
+            gradients: dict[str, torch.Tensor] = {}
+            if need_gradients and root_list:
+                grads = target_gradients(objective, root_list, retain_graph=bool(rules))
+                gradients = dict(zip(roots.names, grads))
+            input_gradients: dict[str, torch.Tensor] = {}
+            for i, rule in enumerate(rules):
+                with relus.using(rule):
+                    input_gradients[rule] = input_gradient(
+                        objective, x, retain_graph=i < len(rules) - 1
+                    )
+    activations = {name: root.detach() for name, root in zip(roots.names, root_list)}
+    output = output.detach()
+    heads = {
+        name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
+        for name, acts in activations.items()
+    }
+    detached = ResolvedTargets(
+        resolved.indices, resolved.objective.detach(), resolved.scores, resolved.probs
+    )
+    captured = Capture(output, detached, activations, gradients, heads)
+    return InputCapture(captured, input_gradients, objective.detach())
+
+
+def gradient_function(
+    model: LoadedModel,
+    targets: FixedTargets,
+    *,
+    score: str = "logit",
+    counterfactual: bool = False,
+) -> GradientFunction:
+    """The :class:`~seewhy.methods.base.GradientFunction` the methods call for extra passes.
+
+    Each call is one forward of its images with the model frozen and restored, and, unless
+    ``gradients=False``, one batched backward to the input for all targets.
+    """
+    module = model.module
+
+    def gradient_fn(
+        x: torch.Tensor, rows: torch.Tensor, *, gradients: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with preserved(module), torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            output = model.select_output(module(leaf))
+            resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
+            objective = -resolved.objective if counterfactual else resolved.objective
+            if not gradients:
+                return objective.detach(), None
+            grads = input_gradient(objective, leaf)
+        return objective.detach(), grads
+
+    return gradient_fn

@@ -1,0 +1,110 @@
+"""Drawing input-space attributions: gradient images, magnitude heatmaps, signed maps.
+
+Pure functions over NumPy arrays (torch tensors are accepted and moved to the CPU), PIL
+images out, no pyplot state. :func:`render_panel` picks the drawing for a method's
+``display`` kind, so the figure shows CAM and input-space methods side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from seewhy.render.overlay import (
+    _check_heat,
+    _resize,
+    as_rgb_uint8,
+    colorize,
+    overlay,
+    overlay_signed,
+    to_numpy,
+)
+
+__all__ = ["gradient_image", "magnitude_heatmap", "render_panel", "percentile_scale"]
+
+KINDS = ("cam", "abs", "signed", "rgb")
+
+
+def percentile_scale(values: np.ndarray, clip_percentile: float) -> float:
+    """The ``clip_percentile`` percentile of ``|values|`` (the max when that is 0; 0 if all 0)."""
+    if not 0.0 < clip_percentile <= 100.0:
+        raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+    magnitude = np.abs(values)
+    if magnitude.size == 0:
+        return 0.0
+    scale = float(np.percentile(magnitude, clip_percentile))
+    return scale if scale > 0.0 else float(magnitude.max())
+
+
+def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
+    """An attribution (C, H, W) drawn as an image, as the guided-backprop figures.
+
+    Per image: subtract the mean, divide by the standard deviation (+1e-5), multiply by
+    ``std_scale`` (0.1) and add 0.5, clip to [0, 1]; so 0 is mid-grey and +-5 standard
+    deviations reach black and white (the ``deprocess_image`` of the Grad-CAM authors'
+    code). One channel gives a grey image, three an RGB one.
+    """
+    a = np.nan_to_num(to_numpy(attribution).astype(np.float64))
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3 or a.shape[0] not in (1, 3):
+        raise ValueError(f"attribution must be (C, H, W) with C = 1 or 3, got {tuple(a.shape)}")
+    a = np.moveaxis(a, 0, -1)
+    a = (a - a.mean()) / (a.std() + 1e-5)
+    a = np.clip(a * std_scale + 0.5, 0.0, 1.0)
+    return Image.fromarray(as_rgb_uint8(np.rint(a * 255.0).astype(np.uint8)))
+
+
+def magnitude_heatmap(
+    heat: Any,
+    size: tuple[int, int] | None = None,
+    cmap: str = "gray",
+    clip_percentile: float = 99.0,
+) -> Image.Image:
+    """``|heat|`` divided by its ``clip_percentile`` percentile, clipped to [0, 1], coloured.
+
+    The grey default draws saliency maps as Simonyan et al. and Smilkov et al. do; the
+    percentile keeps a few extreme pixels from washing the rest out.
+    """
+    h = _check_heat(heat)
+    scale = percentile_scale(h, clip_percentile)
+    h = np.clip(np.abs(h) / scale, 0.0, 1.0) if scale > 0.0 else np.zeros_like(h)
+    if size is not None:
+        h = _resize(h, size)
+    return Image.fromarray(colorize(h, cmap))
+
+
+def render_panel(
+    image: Any,
+    heat: Any,
+    kind: str = "cam",
+    attribution: Any | None = None,
+    alpha: float = 0.5,
+    clip_percentile: float = 99.0,
+) -> Image.Image:
+    """One figure panel for a method's map, drawn by its kind.
+
+    - ``"cam"``: jet heatmap over the photo (min-max normalized), as the CAM papers.
+    - ``"abs"``: grey magnitude heatmap with percentile clipping (saliency, SmoothGrad).
+    - ``"signed"``: diverging ``bwr`` overlay, 0 white, percentile clipped (gradient,
+      input x gradient, integrated gradients).
+    - ``"rgb"``: the attribution (C, H, W) as a gradient image (guided backprop, deconvnet,
+      guided Grad-CAM); the magnitude heatmap when no attribution (C, H, W) with C = 1
+      or 3 is given.
+    """
+    photo = as_rgb_uint8(image)
+    if kind == "cam":
+        return overlay(photo, heat, alpha, "jet")
+    if kind == "signed":
+        return overlay_signed(photo, heat, alpha, clip_percentile=clip_percentile)
+    channels = None if attribution is None else to_numpy(attribution).shape[0]
+    if kind == "rgb" and channels in (1, 3):
+        drawn = gradient_image(attribution)
+        if drawn.size != (photo.shape[1], photo.shape[0]):
+            drawn = drawn.resize((photo.shape[1], photo.shape[0]), Image.Resampling.BILINEAR)
+        return drawn
+    if kind in ("abs", "rgb"):
+        return magnitude_heatmap(heat, photo.shape[:2], clip_percentile=clip_percentile)
+    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -1,0 +1,51 @@
+"""``seewhy visualize``: filter grids, and one clear line with exit 2 for bad options."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from seewhy.cli.main import main
+from seewhy.cli.visualize import parse_channels
+
+
+def test_parse_channels() -> None:
+    assert parse_channels("0-3") == [0, 1, 2, 3]
+    assert parse_channels("7") == [7]
+    assert parse_channels("0, 3,8-9,3") == [0, 3, 8, 9]
+
+
+def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> None:
+    argv = ["visualize", "--layer", "blocks.0", "--channel", "0-15", "--steps", "1"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    grid = Image.open(tmp_path / "blocks.0_channels_grid.png")
+    assert grid.size == (4 * 224 + 3 * 4, 4 * 224 + 3 * 4) and grid.mode == "RGB"
+    singles = sorted(tmp_path.glob("blocks.0_channel_*.png"))
+    assert [p.name for p in singles][::15] == [
+        "blocks.0_channel_000.png",
+        "blocks.0_channel_015.png",
+    ]
+    assert len(singles) == 16 and Image.open(singles[0]).size == (224, 224)
+    assert len(capsys.readouterr().out.splitlines()) == 17
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--layer", "block.0"], "no layer named 'block.0'"),
+        (["--layer", "blocks.0", "--channel", "10-40"], "channel 16 is out of range"),
+        (["--layer", "blocks.0", "--channel", "0-x"], "bad --channel '0-x'"),
+        (["--layer", "blocks.0", "--channel", "5-2"], "the end is before the start"),
+        (["--class", "egyptian kat"], "Did you mean 'Egyptian cat'"),
+        (["--class", "1000"], "class id 1000 is out of range"),
+        (["--channel", "3"], "--channel needs --layer"),
+        ([], "give --layer"),
+        (["--class", "285", "--steps", "0"], "--steps must be at least 1"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(argv, message, tmp_path, capsys) -> None:
+    code = main(["visualize", "--steps", "1", *argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("seewhy: error: ") and message in err[-1], err
+    assert not list(tmp_path.iterdir())
