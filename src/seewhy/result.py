@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,39 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel, save_figure
+
+
+class LazyMaps(MutableMapping[str, torch.Tensor]):
+    """A dict of maps whose entries may be computed on first read, then kept.
+
+    ``res.maps`` holds the CAM maps at input resolution this way: upsampling hundreds of maps
+    to 224 px costs as much as the methods themselves, so it is done for the maps a caller
+    reads (all of them for ``save`` and figures), once each.
+    """
+
+    def __init__(self, entries: Mapping[str, torch.Tensor | Callable[[], torch.Tensor]]) -> None:
+        self._entries: dict[str, torch.Tensor | Callable[[], torch.Tensor]] = dict(entries)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        value = self._entries[key]
+        if not isinstance(value, torch.Tensor):
+            value = self._entries[key] = value()
+        return value
+
+    def __setitem__(self, key: str, value: torch.Tensor) -> None:
+        self._entries[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"LazyMaps({list(self._entries)})"
 
 
 @dataclass(frozen=True)
@@ -55,7 +88,7 @@ class ExplanationResult:
             ``"rgb"``; see :func:`seewhy.render.render_panel`); ``"cam"`` when missing.
     """
 
-    maps: dict[str, torch.Tensor]
+    maps: MutableMapping[str, torch.Tensor]
     layer_maps: dict[str, torch.Tensor]
     targets: torch.Tensor
     scores: torch.Tensor
@@ -90,7 +123,7 @@ class ExplanationResult:
     def normalized(self, eps: float = 1e-8) -> ExplanationResult:
         """A copy whose maps are min-max scaled to [0, 1] per map; an all-zero map stays zero."""
 
-        def scale(maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        def scale(maps: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return {
                 key: torch.from_numpy(normalize_map(value.numpy(), eps=eps)).to(value.dtype)
                 for key, value in maps.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from seewhy.io import load_inputs
 from seewhy.methods import get_method
 from seewhy.methods.base import to_input_size
 from seewhy.models import LoadedModel, load_model
-from seewhy.result import ExplanationResult, InputRecord
+from seewhy.result import ExplanationResult, InputRecord, LazyMaps
 
 MethodRequest = Sequence[str] | Mapping[str, Mapping[str, Any] | None] | str
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
@@ -189,10 +190,14 @@ class Explainer:
         }
         layer_maps = joined.get("layer_maps", {})
         input_maps = joined.get("maps", {})
-        maps = {
-            key: upsample(layer_maps[key], size) if key in layer_maps else input_maps[key]
-            for key in order
-        }
+        maps = LazyMaps(
+            {
+                key: partial(upsample, layer_maps[key], size)
+                if key in layer_maps
+                else input_maps[key]
+                for key in order
+            }
+        )
         indices = torch.cat(parts["indices"])
         labels = self._labels(indices)
         return ExplanationResult(
