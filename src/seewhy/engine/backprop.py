@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from seewhy.engine.capture import Capture, _LayerRoots, find_linear_head, target_gradients
+from seewhy.engine.capture import Capture, _LayerRoots, finish_capture, target_gradients
 from seewhy.engine.guard import preserved
 from seewhy.engine.layers import get_module
 from seewhy.engine.targets import ResolvedTargets, ScoreFunction, TargetSpec, resolve_targets
@@ -195,16 +195,9 @@ def capture_inputs(
                     input_gradients[rule] = input_gradient(
                         objective, x, retain_graph=i < len(rules) - 1
                     )
-    activations = {name: root.detach() for name, root in zip(roots.names, root_list)}
-    output = output.detach()
-    heads = {
-        name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
-        for name, acts in activations.items()
-    }
-    detached = ResolvedTargets(
-        resolved.indices, resolved.objective.detach(), resolved.scores, resolved.probs
+    captured = finish_capture(
+        module, output, resolved, roots.names, root_list, gradients, need_heads
     )
-    captured = Capture(output, detached, activations, gradients, heads)
     return InputCapture(captured, input_gradients, objective.detach())
 
 

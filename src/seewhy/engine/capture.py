@@ -182,7 +182,20 @@ def capture(
                 gradients = {
                     name: -g if counterfactual else g for name, g in zip(roots.names, grads)
                 }
-    activations = {name: root.detach() for name, root in zip(roots.names, root_list)}
+    return finish_capture(module, output, resolved, roots.names, root_list, gradients, need_heads)
+
+
+def finish_capture(
+    module: nn.Module,
+    output: torch.Tensor,
+    resolved: ResolvedTargets,
+    names: Sequence[str],
+    roots: Sequence[torch.Tensor],
+    gradients: dict[str, torch.Tensor],
+    need_heads: bool,
+) -> Capture:
+    """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
+    activations = {name: root.detach() for name, root in zip(names, roots)}
     output = output.detach()
     heads = {
         name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
