@@ -29,7 +29,6 @@ from seewhy.engine.capture import Capture, _LayerRoots, finish_capture, target_g
 from seewhy.engine.guard import preserved
 from seewhy.engine.layers import get_module
 from seewhy.engine.targets import ResolvedTargets, ScoreFunction, TargetSpec, resolve_targets
-from seewhy.errors import LayerError
 from seewhy.methods.base import GradientFunction
 from seewhy.methods.registry import RELU_RULES
 from seewhy.models.base import LoadedModel
@@ -179,12 +178,7 @@ def capture_inputs(
             output = model.select_output(module(x))
             resolved = resolve_targets(output, targets, score, model.labels)
             objective = -resolved.objective if counterfactual else resolved.objective
-            missing = [name for name in roots.names if name not in roots.roots]
-            if missing:
-                raise LayerError(
-                    f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass"
-                )
-            root_list = [roots.roots[name] for name in roots.names]
+            root_list = roots.collected()
             gradients: dict[str, torch.Tensor] = {}
             if need_gradients and root_list:
                 grads = target_gradients(objective, root_list, retain_graph=bool(rules))

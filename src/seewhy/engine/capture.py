@@ -73,6 +73,15 @@ class _LayerRoots:
 
         return hook
 
+    def collected(self) -> list[torch.Tensor]:
+        """The roots in the order of ``names``, or a LayerError naming layers that never ran."""
+        missing = [name for name in self.names if name not in self.roots]
+        if missing:
+            raise LayerError(
+                f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass"
+            )
+        return [self.roots[name] for name in self.names]
+
 
 def target_gradients(
     objective: torch.Tensor, roots: list[torch.Tensor], *, retain_graph: bool = False
@@ -169,12 +178,7 @@ def capture(
             raw = module(inputs.detach())
             output = model.select_output(raw)
             resolved = resolve_targets(output, targets, score, model.labels)
-            missing = [name for name in roots.names if name not in roots.roots]
-            if missing:
-                raise LayerError(
-                    f"layer(s) {', '.join(map(repr, missing))} did not run in the forward pass"
-                )
-            root_list = [roots.roots[name] for name in roots.names]
+            root_list = roots.collected()
             gradients: dict[str, torch.Tensor] = {}
             if need_gradients:
                 grads = target_gradients(resolved.objective, root_list)
