@@ -126,12 +126,14 @@ class Explainer:
                 ``"integrated_gradients"``...) and ``"smooth:<method>"`` for any of them;
                 ``seewhy.available_methods()`` lists the names. All share one forward pass
                 per batch (SmoothGrad, integrated gradients and ``smooth:`` add batched passes
-                over their noisy or scaled copies).
+                over their noisy or scaled copies; ``occlusion``, ``scorecam`` and
+                ``ablationcam`` add batched forwards without gradients).
             targets: ``"top1"``..``"topK"``, a class id or label name, one per image, a list
                 per image, or ``f(output) -> Tensor (B,) | (B, T)``.
             score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
             counterfactual: negate the gradients (regions that argue against the target).
-            progress: show a progress bar; by default when there are more than 4 images.
+            progress: show progress bars; by default the images' bar when there are more
+                than 4 images, and a perturbation method's bar when it runs many copies.
 
         Returns:
             An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
@@ -173,6 +175,7 @@ class Explainer:
                 request,
                 score=score,
                 counterfactual=counterfactual,
+                progress=progress,
             )
             parts["indices"].append(part.targets.indices.cpu())
             parts["scores"].append(part.targets.scores.cpu())

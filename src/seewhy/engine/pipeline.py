@@ -17,6 +17,7 @@ import torch
 
 from seewhy.engine.backprop import FixedTargets, capture_inputs, gradient_function
 from seewhy.engine.capture import capture
+from seewhy.engine.perturb import forward_function, head_function
 from seewhy.engine.targets import ResolvedTargets, TargetSpec
 from seewhy.errors import LayerError
 from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, get_method, run_method
@@ -93,11 +94,15 @@ def explain_chunk(
     *,
     score: str = "logit",
     counterfactual: bool = False,
+    progress: bool | None = None,
 ) -> ChunkMaps:
     """Every method of ``request`` on one batch ``inputs`` (B, C, H, W).
 
     One forward pass serves every target and method; SmoothGrad, integrated gradients and
-    ``smooth:`` add batched passes over their copies through the methods' ``gradient_fn``.
+    ``smooth:`` add batched passes over their copies through the methods' ``gradient_fn``;
+    the perturbation methods add forwards without gradients through ``forward_fn`` (whole
+    model) and ``head_fn`` (the network after the layer). ``progress`` goes to the
+    perturbation methods' progress bars (None: shown for long work).
     """
     specs = {name: get_method(name) for name in request}
     cams = _cam_specs(request)
@@ -133,6 +138,8 @@ def explain_chunk(
         objective = captured.targets.objective
         objective = -objective if counterfactual else objective
 
+    fixed = FixedTargets.of(captured.targets, targets)
+    forward_fn = forward_function(model, fixed, score=score, counterfactual=counterfactual)
     cam_inputs: dict[str, CamInputs] = {}
     for layer in layers:
         activations = captured.activations[layer]
@@ -147,8 +154,22 @@ def explain_chunk(
             targets=captured.targets.indices,
             head=captured.heads.get(layer),
             layer=layer,
+            inputs=inputs.detach(),
+            objective=objective,
+            forward_fn=forward_fn,
+            head_fn=head_function(
+                model,
+                layer,
+                inputs.detach(),
+                activations,
+                captured.output,
+                fixed,
+                score=score,
+                counterfactual=counterfactual,
+            ),
+            counterfactual=counterfactual,
+            progress=progress,
         )
-    fixed = FixedTargets.of(captured.targets, targets)
     gradient_fn = gradient_function(model, fixed, score=score, counterfactual=counterfactual)
 
     out = ChunkMaps(captured.targets)
@@ -164,6 +185,7 @@ def explain_chunk(
                 options,
                 score=score,
                 counterfactual=counterfactual,
+                progress=progress,
             )
             _merge(out, smoothed)
             continue
@@ -183,6 +205,8 @@ def explain_chunk(
                 targets=captured.targets.indices,
                 gradient_fn=gradient_fn,
                 cam=cam_inputs.get(layer) if layer is not None else None,
+                forward_fn=forward_fn,
+                progress=progress,
             )
             result = run_method(name, given, dict(options))
             out.maps[key] = result.map.detach()
@@ -210,6 +234,7 @@ def smooth_chunk(
     *,
     score: str = "logit",
     counterfactual: bool = False,
+    progress: bool | None = None,
 ) -> ChunkMaps:
     """``smooth:<method>``: the method's outputs averaged over ``n`` noisy copies per image.
 
@@ -241,6 +266,7 @@ def smooth_chunk(
             inner_request,
             score=score,
             counterfactual=counterfactual,
+            progress=progress,
         )
         template = template or part
         for name, tensors in part.tensors().items():

@@ -5,6 +5,7 @@ registers them all. CAM-family methods come first, then the input-space ones.
 """
 
 from seewhy.methods import (  # noqa: F401  (imported to register)
+    ablationcam,
     cam,
     eigencam,
     gradcam,
@@ -15,13 +16,17 @@ from seewhy.methods import (  # noqa: F401  (imported to register)
     input_x_gradient,
     integrated_gradients,
     layercam,
+    occlusion,
     saliency,
+    scorecam,
     smoothgrad,
     xgradcam,
 )
 from seewhy.methods.base import (
     CamInputs,
+    ForwardFunction,
     GradientFunction,
+    HeadFunction,
     InputAttribution,
     InputGradientInputs,
     LinearHead,
@@ -30,7 +35,9 @@ from seewhy.methods.registry import MethodSpec, available_methods, get_method, r
 
 __all__ = [
     "CamInputs",
+    "ForwardFunction",
     "GradientFunction",
+    "HeadFunction",
     "InputAttribution",
     "InputGradientInputs",
     "LinearHead",

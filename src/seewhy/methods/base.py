@@ -7,6 +7,7 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,31 @@ class LinearHead:
 
     weight: torch.Tensor
     bias: torch.Tensor | None
+
+
+class ForwardFunction(Protocol):
+    """The engine's interface for the masked forwards of perturbation methods.
+
+    ``forward_fn(x, rows)`` runs one forward of ``x`` (N, C, H, W) without gradients, each
+    copy scored for the targets of image ``rows[i]`` of the batch (the targets resolved on
+    the clean input), and returns the explained scores (N, T) (negated when
+    counterfactual). Every target of an image comes from the same forward.
+    """
+
+    def __call__(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+
+
+class HeadFunction(Protocol):
+    """The engine's interface for forwards from a layer's (edited) activations.
+
+    ``head_fn(activations, rows)`` runs the part of the network after the layer on
+    ``activations`` (N, K, h, w), copy i standing for image ``rows[i]``, without gradients,
+    and returns the explained scores (N, T) (negated when counterfactual). Where the model
+    cannot be cut at the layer, the engine runs the whole model with the layer's output
+    replaced (see :mod:`seewhy.engine.tail`).
+    """
+
+    def __call__(self, activations: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +54,15 @@ class CamInputs:
         targets: (B, T) class index of each target (-1 for callable targets).
         head: the GAP + Linear head after the layer, when the engine verified one.
         layer: the layer's dotted name, for error messages.
+        inputs: the (preprocessed) input ``x`` (B, C, H, W), for masked forwards.
+        objective: (B, T) the explained score at ``x`` (negated when counterfactual).
+        forward_fn: masked forwards of the whole model (Score-CAM); see
+            :class:`ForwardFunction`.
+        head_fn: forwards from edited activations of this layer (Ablation-CAM); see
+            :class:`HeadFunction`.
+        counterfactual: whether the call explains the negated score.
+        progress: a progress bar for long perturbation work: True, False, or None (shown
+            when a call makes many forwards).
     """
 
     activations: torch.Tensor
@@ -35,6 +70,12 @@ class CamInputs:
     targets: torch.Tensor
     head: LinearHead | None = None
     layer: str = ""
+    inputs: torch.Tensor | None = None
+    objective: torch.Tensor | None = None
+    forward_fn: ForwardFunction | None = None
+    head_fn: HeadFunction | None = None
+    counterfactual: bool = False
+    progress: bool | None = None
 
     @property
     def num_targets(self) -> int:
@@ -88,6 +129,8 @@ class InputGradientInputs:
         gradient_fn: the engine's interface for extra forwards and backwards (SmoothGrad's
             noisy copies, integrated gradients' path); see :data:`GradientFunction`.
         cam: the layer's activations and gradients, for methods that multiply by a CAM.
+        forward_fn: forwards without gradients (occlusion); see :class:`ForwardFunction`.
+        progress: a progress bar for long perturbation work (see :class:`CamInputs`).
     """
 
     inputs: torch.Tensor
@@ -96,6 +139,8 @@ class InputGradientInputs:
     targets: torch.Tensor
     gradient_fn: GradientFunction
     cam: CamInputs | None = None
+    forward_fn: ForwardFunction | None = None
+    progress: bool | None = None
 
     @property
     def num_targets(self) -> int:
@@ -167,3 +212,21 @@ def check_batch_size(batch_size: int | None) -> None:
         from seewhy.errors import MethodError
 
         raise MethodError(f"batch_size must be a positive int or None, got {batch_size!r}")
+
+
+#: Copies per call from which a perturbation method shows a progress bar by default.
+LONG_WORK = 256
+
+
+def work_bar(total: int, desc: str, progress: bool | None) -> tqdm:
+    """A progress bar over ``total`` copies, shown when ``progress`` (None: for long work)."""
+    show = progress if progress is not None else total >= LONG_WORK
+    return tqdm(total=total, desc=desc, unit="copy", disable=not show, leave=False)
+
+
+def require_engine(function: object, what: str, method: str) -> None:
+    """A clear error when the engine did not hand a method the function it needs."""
+    if function is None:
+        from seewhy.errors import MethodError
+
+        raise MethodError(f"{method} needs the engine's {what}, but none was given")

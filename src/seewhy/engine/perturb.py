@@ -1,0 +1,110 @@
+"""Forwards without gradients for the perturbation methods (occlusion, Score-CAM, Ablation-CAM).
+
+:func:`forward_function` scores masked copies of the input through the whole model;
+:func:`head_function` scores edited copies of a layer's output through only the part of the
+network after the layer (:func:`~seewhy.engine.tail.layer_tail`), or, where the model can't
+be cut there, through whole forwards with the layer's output replaced by a hook. Both score
+every target of a copy's image from the same forward, with the targets resolved on the clean
+input, and leave the model as found (:func:`~seewhy.engine.guard.preserved`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seewhy.engine.backprop import FixedTargets
+from seewhy.engine.guard import preserved
+from seewhy.engine.layers import get_module
+from seewhy.engine.tail import layer_tail
+from seewhy.engine.targets import resolve_targets
+from seewhy.errors import LayerError
+from seewhy.methods.base import ForwardFunction, HeadFunction
+from seewhy.models.base import LoadedModel
+
+
+def _objective(
+    model: LoadedModel,
+    raw: object,
+    targets: FixedTargets,
+    rows: torch.Tensor,
+    score: str,
+    counterfactual: bool,
+) -> torch.Tensor:
+    output = model.select_output(raw)
+    resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
+    objective = resolved.objective.detach()
+    return -objective if counterfactual else objective
+
+
+def forward_function(
+    model: LoadedModel,
+    targets: FixedTargets,
+    *,
+    score: str = "logit",
+    counterfactual: bool = False,
+) -> ForwardFunction:
+    """The :class:`~seewhy.methods.base.ForwardFunction`: whole forwards, no gradients."""
+
+    def forward_fn(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        with preserved(model.module), torch.no_grad():
+            raw = model.module(x)
+            return _objective(model, raw, targets, rows, score, counterfactual)
+
+    return forward_fn
+
+
+class _Replace:
+    """A forward hook that swaps a layer's output for given activations (the fallback)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value: torch.Tensor | None = None
+
+    def __call__(self, _module: nn.Module, _inputs: object, output: object) -> torch.Tensor:
+        assert self.value is not None
+        if not isinstance(output, torch.Tensor) or output.shape != self.value.shape:
+            raise LayerError(f"layer {self.name!r} did not give the shape the method edits")
+        return self.value
+
+
+def head_function(
+    model: LoadedModel,
+    layer: str,
+    inputs: torch.Tensor,
+    activations: torch.Tensor,
+    output: torch.Tensor,
+    targets: FixedTargets,
+    *,
+    score: str = "logit",
+    counterfactual: bool = False,
+) -> HeadFunction:
+    """The :class:`~seewhy.methods.base.HeadFunction` of ``layer`` for the batch ``inputs``.
+
+    ``activations`` and ``output`` are the layer's output and the model's (selected)
+    output captured for ``inputs``; they let the tail be checked before it is used. The
+    tail is traced on the first call, so calls that never edit activations cost nothing.
+    """
+    module = model.module
+    state: dict[str, object] = {}
+
+    def tail() -> nn.Module | None:
+        if "tail" not in state:
+            with preserved(module):
+                state["tail"] = layer_tail(module, layer, activations, output, model.select_output)
+        return state["tail"]  # type: ignore[return-value]
+
+    def head_fn(edited: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        cut = tail()
+        with preserved(module) as handles, torch.no_grad():
+            if cut is not None:
+                raw = cut(edited)
+            else:
+                replace = _Replace(layer)
+                replace.value = edited
+                handles.append(get_module(module, layer).register_forward_hook(replace))
+                raw = module(inputs[rows.to(inputs.device)])
+            return _objective(model, raw, targets, rows, score, counterfactual)
+
+    head_fn.uses_tail = lambda: tail() is not None  # type: ignore[attr-defined]
+    return head_fn
