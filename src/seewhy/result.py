@@ -50,6 +50,28 @@ class LazyMaps(MutableMapping[str, torch.Tensor]):
         return f"LazyMaps({list(self._entries)})"
 
 
+class LazyField:
+    """A dataclass field that takes a value or a function making it, called on first read.
+
+    ``res.images`` is one: turning the batch back into uint8 pictures costs a few
+    milliseconds, paid only by callers that draw.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_lazy_" + name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            raise AttributeError(self.slot)  # dataclasses: the field has no default
+        value = instance.__dict__[self.slot]
+        if callable(value):
+            value = instance.__dict__[self.slot] = value()
+        return value
+
+    def __set__(self, instance: object, value: Any) -> None:
+        instance.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True)
 class InputRecord:
     """One input of the call: its name, its row in the batch, or why it could not be read."""
@@ -75,7 +97,8 @@ class ExplanationResult:
         scores: (B, T) the model's score (logit) for each target.
         probs: (B, T) its softmax probability (NaN for callable targets).
         labels: class names of each target, where the model has them.
-        images: (B, H, W, 3) uint8, each input as the model saw it.
+        images: (B, H, W, 3) uint8, each input as the model saw it (may be given as a
+            function that makes it; called on first read).
         records: every input of the call in order, with its batch row or its error.
         model_name: the model's display name.
         layers: method key -> the layer it was computed at.
@@ -94,7 +117,7 @@ class ExplanationResult:
     scores: torch.Tensor
     probs: torch.Tensor
     labels: list[list[str]] | None
-    images: np.ndarray
+    images: np.ndarray = LazyField()  # type: ignore[assignment]
     records: list[InputRecord]
     model_name: str = "model"
     layers: dict[str, str] = field(default_factory=dict)

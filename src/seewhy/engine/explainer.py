@@ -210,7 +210,7 @@ class Explainer:
             scores=torch.cat(parts["scores"]),
             probs=torch.cat(parts["probs"]),
             labels=labels,
-            images=self.model.denormalize(batch),
+            images=partial(self.model.denormalize, batch),
             records=records,
             model_name=self.model.name,
             layers=method_layers,

@@ -76,6 +76,11 @@ def auto_layer(module: nn.Module, example: torch.Tensor) -> str:
 
 def get_module(module: nn.Module, name: str) -> nn.Module:
     """The submodule called ``name``, or a LayerError listing the nearest valid names."""
+    if name:
+        try:
+            return module.get_submodule(name)  # a walk down the name, not over the model
+        except AttributeError:
+            pass
     modules = dict(module.named_modules())
     if name in modules and name:
         return modules[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import torch
@@ -80,6 +81,19 @@ class CamInputs:
     @property
     def num_targets(self) -> int:
         return int(self.targets.shape[1])
+
+    @cached_property
+    def products(self) -> torch.Tensor:
+        """``g * A`` for every target, (B, T, K, h, w): computed once, shared by the methods
+        of the call that need it (XGrad-CAM, HiResCAM). Read-only."""
+        gradients = require_gradients(self, "this method")
+        return gradients * self.activations.unsqueeze(1)
+
+    @cached_property
+    def positive_gradients(self) -> torch.Tensor:
+        """``ReLU(g)``, (B, T, K, h, w): computed once, shared (LayerCAM, Grad-CAM++).
+        Read-only."""
+        return torch.relu(require_gradients(self, "this method"))
 
 
 def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:

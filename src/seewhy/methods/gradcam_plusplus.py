@@ -23,13 +23,13 @@ from seewhy.methods.registry import register
 @register("gradcam++")
 def gradcam_plusplus(inputs: CamInputs, relu: bool = True) -> torch.Tensor:
     """Grad-CAM++: pixel-wise weighted positive gradients (closed form, eq. 19)."""
-    gradients = require_gradients(inputs, "gradcam++")
+    require_gradients(inputs, "gradcam++")
     activation_sums = inputs.activations.sum(dim=(-2, -1), keepdim=True).unsqueeze(1)
     # alpha * ReLU(g) = g^2 / (g^2 (2 + s g)) * g = g / (2 + s g) where g > 0, and 0 where
     # g <= 0 or the denominator g^2 (2 + s g) vanishes (the division gives inf there, set to
     # 0): the same closed form in a few element-wise passes.
-    positive = torch.relu(gradients)
+    positive = inputs.positive_gradients  # shared: not changed in place
     denominator = torch.mul(positive, activation_sums).add_(2)
-    terms = torch.nan_to_num_(positive.div_(denominator), nan=0.0, posinf=0.0, neginf=0.0)
+    terms = torch.nan_to_num_(positive / denominator, nan=0.0, posinf=0.0, neginf=0.0)
     weights = terms.sum(dim=(-2, -1))
     return maybe_relu(weighted_sum(weights, inputs.activations), relu)

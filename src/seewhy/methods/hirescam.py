@@ -18,5 +18,5 @@ from seewhy.methods.registry import register
 @register("hirescam")
 def hirescam(inputs: CamInputs, relu: bool = False) -> torch.Tensor:
     """HiResCAM: gradients times activations summed over channels, no averaging."""
-    gradients = require_gradients(inputs, "hirescam")
-    return maybe_relu((gradients * inputs.activations.unsqueeze(1)).sum(dim=2), relu)
+    require_gradients(inputs, "hirescam")
+    return maybe_relu(inputs.products.sum(dim=2), relu)

@@ -14,6 +14,6 @@ from seewhy.methods.registry import register
 @register("layercam")
 def layercam(inputs: CamInputs, relu: bool = True) -> torch.Tensor:
     """LayerCAM: positive gradients times activations, position by position."""
-    gradients = require_gradients(inputs, "layercam")
-    cam = (torch.relu(gradients) * inputs.activations.unsqueeze(1)).sum(dim=2)
+    require_gradients(inputs, "layercam")
+    cam = (inputs.positive_gradients * inputs.activations.unsqueeze(1)).sum(dim=2)
     return maybe_relu(cam, relu)
