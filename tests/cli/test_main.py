@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -90,6 +91,10 @@ def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelse
         (["--class", "Egyptian kat"], "Did you mean 'Egyptian cat'"),
         (["--top", "0"], "--top must be at least 1"),
         (["--score", "logit", "--method", "cam", "--layer", "blocks.5"], "cam needs a head"),
+        (["--method", "occlusion", "--option", "occlusion:windw=8"], "Did you mean 'window'"),
+        (["--option", "occlusion:window=8"], "which is not requested"),
+        (["--option", "window=8"], "is not METHOD:KEY=VALUE"),
+        (["--method", "occlusion", "--option", "occlusion:stride=40"], "stride 40 is larger"),
     ],
 )
 def test_bad_options_exit_2_with_one_clear_line(
@@ -162,3 +167,19 @@ def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, che
     assert Image.open(out / entry["figure"]).size[0] > 1000  # input + 4 panels per row
     code, stdout, _ = run(capsys, "methods")
     assert "integrated_gradients" in stdout and "smooth:<method>" in stdout
+
+
+def test_perturbation_methods_with_options(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    argv = ["explain", chelsea_path, "--top", "2", "--out", str(out), "--method", "occlusion"]
+    argv += ["--method", "ablationcam", "--option", "occlusion:window=56"]
+    argv += ["--option", "occlusion:stride=56", "--option", "ablationcam:batch_size=512"]
+    code, _, _ = run(capsys, *argv)
+    assert code == 0
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert list(entry["maps"]) == ["occlusion", "ablationcam"]
+    occlusion = np.load(out / entry["maps"]["occlusion"]["npy"])
+    assert occlusion.shape == (2, 224, 224)
+    # 56 px windows with stride 56: the map is constant on each of the 4 x 4 blocks
+    block = occlusion[0, :56, :56]
+    assert np.allclose(block, block[0, 0]) and not np.allclose(occlusion[0], occlusion[0, 0, 0])

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from seewhy.cli import visualize
 
@@ -39,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--layer", action="append", help="layer name or 'auto' (repeatable)")
     explain.add_argument(
         "--method", action="append", help="method name (repeatable; default gradcam)"
+    )
+    explain.add_argument(
+        "--option",
+        action="append",
+        metavar="METHOD:KEY=VALUE",
+        help="a method's option, e.g. occlusion:window=32 or scorecam:batch_size=64 (repeatable)",
     )
     group = explain.add_mutually_exclusive_group()
     group.add_argument("--top", type=int, metavar="K", help="explain the top K classes (default 1)")
@@ -110,6 +117,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def parse_option(text: str) -> tuple[str, str, object]:
+    """``"METHOD:KEY=VALUE"`` -> (method, key, value); the value is a Python literal when it
+    reads as one (``32``, ``0.5``, ``True``, ``(16, 8)``), else the string itself."""
+    import ast
+
+    from seewhy.errors import SeewhyError
+
+    method, colon, rest = text.partition(":")
+    key, equals, raw = rest.partition("=")
+    if not (colon and equals and method and key):
+        raise SeewhyError(
+            f"--option {text!r} is not METHOD:KEY=VALUE (for example occlusion:window=32)"
+        )
+    try:
+        value: object = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return method.strip(), key.strip(), value
+
+
+def with_options(
+    methods: dict[str, dict[str, Any]], options: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``methods`` with each ``--option`` added to its method, which must be requested."""
+    from seewhy.errors import MethodError, suggestion
+
+    for text in options:
+        method, key, value = parse_option(text)
+        if method not in methods:
+            raise MethodError(
+                f"--option {text!r} is for {method!r}, which is not requested.{suggestion(method, methods)} "
+                f"Requested: {', '.join(methods)}"
+            )
+        methods[method][key] = value
+    return methods
+
+
 def _explain(args: argparse.Namespace) -> int:
     from seewhy.engine.explainer import Explainer, normalize_methods
     from seewhy.errors import ImageError, SeewhyError
@@ -125,7 +169,7 @@ def _explain(args: argparse.Namespace) -> int:
         )
     if len(weights) == 1:
         weights = weights * len(models)
-    methods = normalize_methods(args.method or ["gradcam"])
+    methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
     targets = args.classes if args.classes else f"top{args.top or 1}"

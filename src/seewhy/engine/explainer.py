@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -14,10 +15,11 @@ from tqdm.auto import tqdm
 from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.pipeline import explain_chunk, needs_layers
 from seewhy.engine.targets import SCORES, TargetSpec
-from seewhy.errors import ImageError, LayerError, MethodError, TargetError
+from seewhy.errors import ImageError, LayerError, MethodError, TargetError, suggestion
 from seewhy.io import load_inputs
 from seewhy.methods import get_method
 from seewhy.methods.base import to_input_size
+from seewhy.methods.registry import SMOOTH_OPTIONS
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult, InputRecord, LazyMaps
 
@@ -40,7 +42,27 @@ def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
         get_method(name)
         if not isinstance(options, dict):
             raise MethodError(f"options for {name!r} must be a dict, got {options!r}")
+        check_options(name, options)
     return request
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks."""
+    spec = get_method(name)
+    allowed: list[str] = []
+    if spec.inner is not None:
+        inner = get_method(spec.inner)
+        allowed = list(SMOOTH_OPTIONS)
+        if inner.function is not None:
+            allowed += [p for p in inspect.signature(inner.function).parameters if p != "inputs"]
+    elif spec.function is not None:
+        allowed = [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
+    unknown = [key for key in options if key not in allowed]
+    if unknown:
+        raise MethodError(
+            f"method {name!r} has no option {unknown[0]!r}.{suggestion(unknown[0], allowed)} "
+            f"Allowed options: {', '.join(allowed) or 'none'}"
+        )
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
