@@ -346,7 +346,7 @@ def test_smooth_wrapper_averages_the_inner_method(curved) -> None:
         ({"integrated_gradients": {"rule": "simpson"}}, "gausslegendre, riemann_trapezoid"),
         ({"integrated_gradients": {"baseline": "noise"}}, "zeros, blur or a tensor"),
         ({"smoothgrad": {"n": 0}}, "n must be a positive int"),
-        ({"guided_gradcam": {"cam": "saliency"}}, "Allowed: cam, "),
+        ({"guided_gradcam": {"cam": "saliency"}}, "Allowed: ablationcam, cam, "),
         ({"guided_gradcam": {"cam": "gradcamm"}}, "Did you mean 'gradcam'"),
         ({"saliency": {"abs": False}}, "Allowed options: none"),
         ({"smooth:gradcam": {"relu": False, "bogus": 1}}, "Allowed options: relu"),

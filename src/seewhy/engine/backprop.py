@@ -212,12 +212,12 @@ def gradient_function(
     def gradient_fn(
         x: torch.Tensor, rows: torch.Tensor, *, gradients: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        with preserved(module), torch.enable_grad():
-            leaf = x.detach().requires_grad_(True)
+        with preserved(module), torch.set_grad_enabled(gradients):
+            leaf = x.detach().requires_grad_(gradients)
             output = model.select_output(module(leaf))
             resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
             objective = -resolved.objective if counterfactual else resolved.objective
-            if not gradients:
+            if not gradients:  # a forward without a graph: scores only
                 return objective.detach(), None
             grads = input_gradient(objective, leaf)
         return objective.detach(), grads

@@ -52,9 +52,9 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     allowed: list[str] = []
     if spec.inner is not None:
         inner = get_method(spec.inner)
-        allowed = list(SMOOTH_OPTIONS)
         if inner.function is not None:
-            allowed += [p for p in inspect.signature(inner.function).parameters if p != "inputs"]
+            allowed = [p for p in inspect.signature(inner.function).parameters if p != "inputs"]
+        allowed += [option for option in SMOOTH_OPTIONS if option not in allowed]
     elif spec.function is not None:
         allowed = [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
     unknown = [key for key in options if key not in allowed]

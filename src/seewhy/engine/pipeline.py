@@ -21,7 +21,7 @@ from seewhy.engine.perturb import forward_function, head_function
 from seewhy.engine.targets import ResolvedTargets, TargetSpec
 from seewhy.errors import LayerError
 from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, get_method, run_method
-from seewhy.methods.base import auto_batch_size
+from seewhy.methods.base import auto_batch_size, spans
 from seewhy.methods.guided_gradcam import check_cam
 from seewhy.methods.noise import NoiseSource, check_smoothing
 from seewhy.methods.registry import SMOOTH_OPTIONS, SMOOTH_PREFIX
@@ -256,8 +256,8 @@ def smooth_chunk(
     batch = inputs.shape[0]
     sums: dict[str, dict[str, torch.Tensor]] = {}
     template: ChunkMaps | None = None
-    for start in range(0, source.total, batch_size):
-        rows, noisy = source.take(start, min(start + batch_size, source.total))
+    for start, stop in spans(source.total, batch_size):
+        rows, noisy = source.take(start, stop)
         part = explain_chunk(
             model,
             noisy,

@@ -28,6 +28,7 @@ from seewhy.methods.base import (
     check_batch_size,
     maybe_relu,
     require_engine,
+    spans,
     weighted_sum,
     work_bar,
 )
@@ -55,8 +56,7 @@ def ablationcam(
     per_copy = max(1, activations[0].numel())
     chunk = batch_size or max(1, AUTO_ABLATION_VALUES // per_copy)
     with work_bar(pairs.shape[0], "ablationcam", inputs.progress) as bar:
-        for first in range(0, pairs.shape[0], chunk):
-            last = min(first + chunk, pairs.shape[0])
+        for first, last in spans(pairs.shape[0], chunk):
             rows, channel = pairs[first:last, 0], pairs[first:last, 1]
             copies = activations[rows].clone()
             copies[torch.arange(last - first, device=copies.device), channel] = 0

@@ -219,6 +219,15 @@ def auto_batch_size(inputs: torch.Tensor, batch_size: int | None) -> int:
     return max(1, AUTO_VALUES // per_image)
 
 
+def spans(count: int, size: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges over ``count`` items, at most ``size`` each, as even as
+    possible: 50 copies at 8 per pass run as 7 passes of 7 or 8, not 6 of 8 and one of 2
+    (a nearly empty last pass costs almost a full one on the CPU)."""
+    pieces = max(1, -(-count // max(1, size)))
+    edges = [count * i // pieces for i in range(pieces + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
 def check_batch_size(batch_size: int | None) -> None:
     if batch_size is None:
         return

@@ -30,6 +30,7 @@ from seewhy.methods.base import (
     InputGradientInputs,
     auto_batch_size,
     check_batch_size,
+    spans,
     sum_over_channels,
 )
 from seewhy.methods.registry import register
@@ -103,8 +104,8 @@ def integrated_gradients(
     total = x.new_zeros((batch, inputs.num_targets, *x.shape[1:]))
     count = batch * steps  # point i = image i // steps at step i % steps
     chunk = auto_batch_size(x, batch_size)
-    for first in range(0, count, chunk):
-        index = torch.arange(first, min(first + chunk, count), device=x.device)
+    for first, stop in spans(count, chunk):
+        index = torch.arange(first, stop, device=x.device)
         rows, step = index // steps, index % steps
         shape = (-1,) + (1,) * (x.dim() - 1)
         points = start[rows] + alpha[step].view(shape) * difference[rows]

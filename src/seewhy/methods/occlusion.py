@@ -38,6 +38,7 @@ from seewhy.methods.base import (
     auto_batch_size,
     check_batch_size,
     require_engine,
+    spans,
     work_bar,
 )
 from seewhy.methods.integrated_gradients import make_baseline
@@ -119,8 +120,8 @@ def occlusion(
         covered[top : top + window_h, left : left + window_w] += 1
     chunk = auto_batch_size(x, batch_size)
     with work_bar(count, "occlusion", inputs.progress) as bar:
-        for first in range(0, count, chunk):
-            index = range(first, min(first + chunk, count))
+        for first, last in spans(count, chunk):
+            index = range(first, last)
             rows = torch.tensor([i // len(windows) for i in index], device=x.device)
             copies = x[rows].clone()
             for j, i in enumerate(index):

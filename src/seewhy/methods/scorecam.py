@@ -33,6 +33,7 @@ from seewhy.methods.base import (
     check_batch_size,
     maybe_relu,
     require_engine,
+    spans,
     weighted_sum,
     work_bar,
 )
@@ -94,8 +95,7 @@ def scorecam(
     scores = x.new_empty((source.shape[0], inputs.num_targets))
     chunk = auto_batch_size(x, batch_size)
     with work_bar(source.shape[0], "scorecam", inputs.progress) as bar:
-        for first in range(0, source.shape[0], chunk):
-            last = min(first + chunk, source.shape[0])
+        for first, last in spans(source.shape[0], chunk):
             masks = masks_of(source[first:last], size, align_corners)
             scores[first:last] = inputs.forward_fn(x[row[first:last]] * masks, row[first:last])
             bar.update(last - first)

@@ -25,6 +25,7 @@ from seewhy.methods.base import (
     InputGradientInputs,
     auto_batch_size,
     max_abs_over_channels,
+    spans,
 )
 from seewhy.methods.noise import NoiseSource, check_smoothing
 from seewhy.methods.registry import register
@@ -50,8 +51,8 @@ def noisy_moments(
     shape = (inputs.inputs.shape[0], inputs.num_targets, *inputs.inputs.shape[1:])
     total = inputs.inputs.new_zeros(shape)
     total_sq = inputs.inputs.new_zeros(shape) if squares else None
-    for start in range(0, source.total, chunk):
-        rows, noisy = source.take(start, min(start + chunk, source.total))
+    for start, stop in spans(source.total, chunk):
+        rows, noisy = source.take(start, stop)
         _, gradients = inputs.gradient_fn(noisy, rows)
         assert gradients is not None
         magnitude = gradients.abs_()
