@@ -147,7 +147,8 @@ def resolve_targets(
             )
         if values.dim() == 1:
             values = values.unsqueeze(1)
-        if not values.requires_grad:
+        # Checked where gradients flow (score-only passes run without a graph).
+        if output.requires_grad and not values.requires_grad:
             raise TargetError("the target function's value does not depend on the model's output")
         nan = torch.full(values.shape, float("nan"), device=values.device)
         indices = torch.full(values.shape, -1, dtype=torch.long, device=values.device)
