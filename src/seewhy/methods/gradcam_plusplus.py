@@ -23,13 +23,15 @@ from seewhy.methods.registry import register
 @register("gradcam++")
 def gradcam_plusplus(inputs: CamInputs, relu: bool = True) -> torch.Tensor:
     """Grad-CAM++: pixel-wise weighted positive gradients (closed form, eq. 19)."""
-    require_gradients(inputs, "gradcam++")
+    gradients = require_gradients(inputs, "gradcam++")
     activation_sums = inputs.activations.sum(dim=(-2, -1), keepdim=True).unsqueeze(1)
-    # alpha * ReLU(g) = g^2 / (g^2 (2 + s g)) * g = g / (2 + s g) where g > 0, and 0 where
-    # g <= 0 or the denominator g^2 (2 + s g) vanishes (the division gives inf there, set to
-    # 0): the same closed form in a few element-wise passes.
-    positive = inputs.positive_gradients  # shared: not changed in place
-    denominator = torch.mul(positive, activation_sums).add_(2)
-    terms = torch.nan_to_num_(positive / denominator, nan=0.0, posinf=0.0, neginf=0.0)
+    # alpha * ReLU(g) = g^2 / (g^2 (2 + s g)) * g = g / (2 + s g) = 1 / (2/g + s) where
+    # g > 0, and 0 where g <= 0 (1/g = inf there, and 1/inf = 0) or where the denominator
+    # vanishes (s < 0 only; set to 0 after the division): the closed form in a few in-place
+    # passes over one buffer.
+    terms = torch.clamp(gradients, min=0, out=inputs.workspace)
+    terms.reciprocal_().mul_(2).add_(activation_sums).reciprocal_()
+    if bool((activation_sums < 0).any()):
+        terms = torch.nan_to_num_(terms, nan=0.0, posinf=0.0, neginf=0.0)
     weights = terms.sum(dim=(-2, -1))
     return maybe_relu(weighted_sum(weights, inputs.activations), relu)

@@ -18,5 +18,6 @@ from seewhy.methods.registry import register
 @register("hirescam")
 def hirescam(inputs: CamInputs, relu: bool = False) -> torch.Tensor:
     """HiResCAM: gradients times activations summed over channels, no averaging."""
-    require_gradients(inputs, "hirescam")
-    return maybe_relu(inputs.products.sum(dim=2), relu)
+    gradients = require_gradients(inputs, "hirescam")
+    products = torch.mul(gradients, inputs.activations.unsqueeze(1), out=inputs.workspace)
+    return maybe_relu(products.sum(dim=2), relu)

@@ -14,6 +14,7 @@ from seewhy.methods.registry import register
 @register("layercam")
 def layercam(inputs: CamInputs, relu: bool = True) -> torch.Tensor:
     """LayerCAM: positive gradients times activations, position by position."""
-    require_gradients(inputs, "layercam")
-    cam = (inputs.positive_gradients * inputs.activations.unsqueeze(1)).sum(dim=2)
+    gradients = require_gradients(inputs, "layercam")
+    positive = torch.clamp(gradients, min=0, out=inputs.workspace)
+    cam = positive.mul_(inputs.activations.unsqueeze(1)).sum(dim=2)
     return maybe_relu(cam, relu)

@@ -18,8 +18,9 @@ from seewhy.methods.registry import register
 @register("xgradcam")
 def xgradcam(inputs: CamInputs, relu: bool = True, eps: float = 1e-7) -> torch.Tensor:
     """XGrad-CAM: gradients weighted by the normalized activations (axiom-based)."""
-    require_gradients(inputs, "xgradcam")
+    gradients = require_gradients(inputs, "xgradcam")
     activations = inputs.activations
     sums = activations.sum(dim=(-2, -1)).unsqueeze(1) + eps  # (B, 1, K)
-    weights = inputs.products.sum(dim=(-2, -1)) / sums
+    products = torch.mul(gradients, activations.unsqueeze(1), out=inputs.workspace)
+    weights = products.sum(dim=(-2, -1)) / sums
     return maybe_relu(weighted_sum(weights, activations), relu)
