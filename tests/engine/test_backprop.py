@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.models import TinyGapNet, resnet18, snapshot, vgg11
+from helpers.models import TinyGapNet, dirty, resnet18, snapshot, vgg11
 from torch import nn
 
 import seewhy
@@ -35,15 +35,6 @@ class Counting(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return self.inner(x)
-
-
-def _dirty(model: nn.Module) -> nn.Module:
-    """Train mode, a frozen first parameter and an accumulated .grad, as users leave models."""
-    model.train()
-    next(model.parameters()).requires_grad_(False)
-    last = list(model.parameters())[-1]
-    last.grad = torch.full_like(last, 3.0)
-    return model
 
 
 def _modules(model: nn.Module) -> dict[str, tuple[type, int, bool]]:
@@ -136,7 +127,7 @@ def test_counterfactual_negates_the_explained_score() -> None:
 
 @pytest.mark.parametrize("build", [resnet18, vgg11])
 def test_model_unchanged_after_input_methods(build) -> None:
-    model = _dirty(build())
+    model = dirty(build())
     before, modules = snapshot(model), _modules(model)
     grad = list(model.parameters())[-1].grad.clone()
     x = torch.randn(1, 3, 64, 64)
@@ -152,7 +143,7 @@ def test_model_unchanged_after_input_methods(build) -> None:
 @pytest.mark.parametrize("fail_on_call", [1, 2])
 def test_model_unchanged_after_an_exception_midway(fail_on_call) -> None:
     """The target raises during the ruled pass (call 1) or in SmoothGrad's extra pass (call 2)."""
-    model = _dirty(resnet18())
+    model = dirty(resnet18())
     before, modules = snapshot(model), _modules(model)
     calls = [0]
 
@@ -173,7 +164,7 @@ def test_model_unchanged_after_an_exception_midway(fail_on_call) -> None:
 
 
 def test_model_unchanged_after_an_exception_in_the_backward(monkeypatch) -> None:
-    model = _dirty(vgg11())
+    model = dirty(vgg11())
     before = snapshot(model)
     from seewhy.engine import backprop
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.models import TinyGapNet, snapshot
+from helpers.models import TinyGapNet, dirty, snapshot
 from torch import nn
 
 import seewhy
@@ -20,14 +20,6 @@ from seewhy.engine.tail import layer_tail
 
 INDICES = torch.tensor([[1, 3], [0, 2], [4, 4]])  # (B=3, T=2)
 ROWS = torch.tensor([2, 0, 0, 1])  # copies out of order, image 0 twice
-
-
-def dirty(module: nn.Module) -> nn.Module:
-    module.train()
-    next(module.parameters()).requires_grad_(False)
-    last = list(module.parameters())[-1]
-    last.grad = torch.full_like(last, 3.0)
-    return module
 
 
 class State:

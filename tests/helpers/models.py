@@ -30,6 +30,15 @@ def resnet18(seed: int = 0) -> nn.Module:
     return torchvision.models.resnet18(weights=None).eval()
 
 
+def dirty(model: nn.Module) -> nn.Module:
+    """Train mode, a frozen first parameter and an accumulated .grad, as users leave models."""
+    model.train()
+    next(model.parameters()).requires_grad_(False)
+    last = list(model.parameters())[-1]
+    last.grad = torch.full_like(last, 3.0)
+    return model
+
+
 def snapshot(module: nn.Module) -> dict[str, object]:
     """Everything the engine must leave as it found it."""
     return {

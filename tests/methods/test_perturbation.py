@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from captum.attr import Occlusion
-from helpers.models import TinyGapNet, snapshot
+from helpers.models import TinyGapNet, dirty, snapshot
 from pytorch_grad_cam import AblationCAM, ScoreCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from scipy.stats import spearmanr
@@ -101,15 +101,6 @@ def dead_gapnet(classes: int = 8, dead: tuple[int, ...] = (1, 4)) -> TinyGapNet:
 def tiny(classes: int = 8) -> TinyGapNet:
     torch.manual_seed(0)
     return TinyGapNet(classes=classes, channels=6).eval()
-
-
-def dirty(model: nn.Module) -> nn.Module:
-    """Train mode, a frozen first layer and an accumulated .grad, as users leave models."""
-    model.train()
-    next(model.parameters()).requires_grad_(False)
-    last = list(model.parameters())[-1]
-    last.grad = torch.full_like(last, 3.0)
-    return model
 
 
 # ---------------------------------------------------------------- helpers
