@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.hooks import RemovableHandle
 
 from seewhy.engine.capture import Capture, _LayerRoots, finish_capture, target_gradients
 from seewhy.engine.guard import preserved
@@ -45,13 +44,12 @@ class ReluRules:
     def __init__(self) -> None:
         self.rule = "normal"
 
-    def install(self, module: nn.Module) -> list[RemovableHandle]:
-        """Forward hooks on every ``nn.ReLU`` of ``module``; the caller removes them."""
-
-        def hook(_module: nn.Module, args: tuple[torch.Tensor, ...], _output: object):
-            return _RuledReLU.apply(args[0], self)
-
-        return [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.ReLU)]
+    def install(self, module: nn.Module) -> list[_ForwardPatch]:
+        """Every ``nn.ReLU`` of ``module`` computes :class:`_RuledReLU` instead of its own
+        forward (one ReLU per call, not the module's and then ours); the caller calls
+        ``remove()`` on the returned patches, which puts each module's forward back. The
+        module's own hooks still run around the patched forward."""
+        return [_ForwardPatch(m, self) for m in module.modules() if isinstance(m, nn.ReLU)]
 
     @contextmanager
     def using(self, rule: str) -> Iterator[None]:
@@ -63,6 +61,25 @@ class ReluRules:
             yield
         finally:
             self.rule = previous
+
+
+class _ForwardPatch:
+    """An ``nn.ReLU`` whose forward is :class:`_RuledReLU` until ``remove()``."""
+
+    def __init__(self, module: nn.Module, rules: ReluRules) -> None:
+        self.module = module
+        self.previous = module.__dict__.get("forward")  # an instance-level forward, if any
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return _RuledReLU.apply(x, rules)
+
+        module.__dict__["forward"] = forward
+
+    def remove(self) -> None:
+        if self.previous is None:
+            self.module.__dict__.pop("forward", None)
+        else:
+            self.module.__dict__["forward"] = self.previous
 
 
 class _RuledReLU(torch.autograd.Function):
@@ -81,10 +98,10 @@ class _RuledReLU(torch.autograd.Function):
         rule = ctx.rules.rule
         if rule == "deconv":
             return torch.relu(grad), None
-        if rule == "guided":
-            grad = torch.relu(grad)
-        # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward.
-        return torch.ops.aten.threshold_backward(grad, output, 0), None
+        # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward; the
+        # guided rule then drops negative gradients in place (no second tensor).
+        passed = torch.ops.aten.threshold_backward(grad, output, 0)
+        return (passed.relu_() if rule == "guided" else passed), None
 
 
 @dataclass(frozen=True)
@@ -167,8 +184,8 @@ def capture_inputs(
     relus = ReluRules()
     rules = list(dict.fromkeys(rules))
     with preserved(module) as handles:
-        # The ReLU hooks go first: a chosen layer that is itself a ReLU then hands the
-        # ruled output to the layer hook, which makes it the layer's root.
+        # A chosen layer that is itself a ReLU computes the ruled output, which its layer
+        # hook then makes the layer's root.
         if any(rule != "normal" for rule in rules):
             handles.extend(relus.install(module))
         for name in roots.names:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from torch import nn
-from torch.utils.hooks import RemovableHandle
+
+
+class Removable(Protocol):
+    """A hook handle, or anything else undone by ``remove()`` (a patched forward)."""
+
+    def remove(self) -> None: ...
 
 
 @contextmanager
 def preserved(
     module: nn.Module, *, eval_mode: bool = True, in_place_off: bool = True
-) -> Iterator[list[RemovableHandle]]:
+) -> Iterator[list[Removable]]:
     """Run a block with the model frozen, in eval mode and without in-place activations.
 
     Inside the block every parameter has ``requires_grad=False`` (so autograd builds no graph
@@ -33,7 +39,7 @@ def preserved(
     # module.parameters() would walk the modules again; the same parameters, each once:
     unique = {id(p): p for m in modules for p in m._parameters.values() if p is not None}
     parameters = [(p, p.requires_grad, p.grad) for p in unique.values()]
-    handles: list[RemovableHandle] = []
+    handles: list[Removable] = []
     try:
         for parameter, flag, _ in parameters:
             if flag:
