@@ -81,6 +81,34 @@ def test_gradcam_plusplus_zero_denominator_with_nonzero_gradient() -> None:
     torch.testing.assert_close(run("gradcam++", zero), torch.zeros(1, 1, 1, 2))
 
 
+def test_gradcam_plusplus_zero_denominator_with_a_positive_gradient() -> None:
+    # One channel of -1s on a 1x2 map: S = -2. At g = 1 the denominator g^2 (2 + S g) is 0:
+    # alpha = 0. At g = 2: alpha * relu(g) = g / (2 + S g) = 2 / (2 - 4) = -1 -> w = -1,
+    # map = -1 * A = [1, 1] (and ReLU keeps it).
+    cam_inputs = CamInputs(
+        activations=-torch.ones(1, 1, 1, 2),
+        gradients=torch.tensor([1.0, 2.0]).view(1, 1, 1, 1, 2),
+        targets=torch.tensor([[0]]),
+    )
+    torch.testing.assert_close(run("gradcam++", cam_inputs), torch.tensor([[[[1.0, 1.0]]]]))
+
+
+def test_methods_sharing_one_workspace_give_what_each_gives_alone() -> None:
+    # The CAM methods of one call write into the same scratch buffer, in turn.
+    torch.manual_seed(0)
+    shared = inputs(
+        activations=torch.randn(2, 4, 3, 3),
+        gradients=torch.randn(2, 2, 4, 3, 3),
+        targets=torch.zeros(2, 2, dtype=torch.long),
+    )
+    names = ["gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam"]
+    together = {name: run(name, shared) for name in names}
+    for name in reversed(names):
+        alone = run(name, inputs(activations=shared.activations, gradients=shared.gradients))
+        torch.testing.assert_close(together[name], alone)
+        torch.testing.assert_close(run(name, shared), alone)
+
+
 def test_xgradcam() -> None:
     # w_k = sum(g A) / sum(A)
     # t0: k0: 10 / 10 = 1; k1: (8 + 0 - 2 + 8) / 7 = 2 -> A0 + 2 A1 = [[9, 2], [5, 8]]
