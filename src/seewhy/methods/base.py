@@ -38,7 +38,8 @@ class HeadFunction(Protocol):
     ``activations`` (N, K, h, w), copy i standing for image ``rows[i]``, without gradients,
     and returns the explained scores (N, T) (negated when counterfactual). Where the model
     cannot be cut at the layer, the engine runs the whole model with the layer's output
-    replaced (see :mod:`seewhy.engine.tail`).
+    replaced (see :mod:`seewhy.engine.tail`). The network may change ``activations`` in
+    place (DenseNet applies an in-place ReLU right after ``norm5``): pass copies you own.
     """
 
     def __call__(self, activations: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
