@@ -60,7 +60,8 @@ def test_forward_function_scores_each_copy_for_its_images_targets(
         counterfactual=counterfactual,
     )
     scores = forward_fn(copies, ROWS)
-    assert state.seen == [(False, False, False)]  # eval, frozen, no in-place during the call
+    # eval and frozen; the model's in-place flags stay on (no graph: in-place is safe)
+    assert state.seen == [(False, False, True)]
     assert snapshot(module) == before
     assert scores.shape == (4, 2)
     assert not scores.requires_grad and scores.grad_fn is None

@@ -5,7 +5,9 @@
 network after the layer (:func:`~seewhy.engine.tail.layer_tail`), or, where the model can't
 be cut there, through whole forwards with the layer's output replaced by a hook. Both score
 every target of a copy's image from the same forward, with the targets resolved on the clean
-input, and leave the model as found (:func:`~seewhy.engine.guard.preserved`).
+input, and leave the model as found (:func:`~seewhy.engine.guard.preserved`). Without a
+graph the model's own in-place activations are safe, so they stay on: turning them off costs
+about 9% per forward on EfficientNet-Lite0.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def forward_function(
     """The :class:`~seewhy.methods.base.ForwardFunction`: whole forwards, no gradients."""
 
     def forward_fn(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        with preserved(model.module), torch.no_grad():
+        with preserved(model.module, in_place_off=False), torch.no_grad():
             raw = model.module(x)
             return _objective(model, raw, targets, rows, score, counterfactual)
 
@@ -96,7 +98,7 @@ def head_function(
 
     def head_fn(edited: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         cut = tail()
-        with preserved(module) as handles, torch.no_grad():
+        with preserved(module, in_place_off=False) as handles, torch.no_grad():
             if cut is not None:
                 raw = cut(edited)
             else:
