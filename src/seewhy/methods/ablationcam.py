@@ -58,7 +58,7 @@ def ablationcam(
     with work_bar(pairs.shape[0], "ablationcam", inputs.progress) as bar:
         for first, last in spans(pairs.shape[0], chunk):
             rows, channel = pairs[first:last, 0], pairs[first:last, 1]
-            copies = activations[rows].clone()
+            copies = activations[rows]  # advanced indexing: already a copy
             copies[torch.arange(last - first, device=copies.device), channel] = 0
             scored = inputs.head_fn(copies, rows)
             ablated[first:last] = -scored if inputs.counterfactual else scored

@@ -123,7 +123,7 @@ def occlusion(
         for first, last in spans(count, chunk):
             index = range(first, last)
             rows = torch.tensor([i // len(windows) for i in index], device=x.device)
-            copies = x[rows].clone()
+            copies = x[rows]  # advanced indexing: already a copy
             for j, i in enumerate(index):
                 top, left = windows[i % len(windows)]
                 b = i // len(windows)
