@@ -207,7 +207,26 @@ def test_layer_tail_checks_the_numbers_every_call() -> None:
         assert layer_tail(module, "features", activations, output, select) is tail  # cached
         assert layer_tail(module, "features", activations, output + 0.1, select) is None
         assert layer_tail(module, "features", activations, output[:1], select) is None
-        assert layer_tail(module, "features", activations, output, select) is tail
+        again = layer_tail(module, "features", activations, output, select)
+        assert again is not None  # a failed check traces again; the new trace passes
+        torch.testing.assert_close(again(activations.clone()), output)
+
+
+def test_a_changed_model_is_traced_again() -> None:
+    module = TinyGapNet().eval()
+    x = torch.randn(2, 3, 16, 16)
+    select = lambda raw: raw  # noqa: E731
+    activations, output = captured(module, "features", x)
+    with preserved(module):
+        first = layer_tail(module, "features", activations, output, select)
+    assert first is not None
+    module.fc = nn.Linear(6, 5)  # the user swaps the head after the first call
+    activations, output = captured(module, "features", x)
+    with preserved(module):
+        second = layer_tail(module, "features", activations, output, select)
+    assert second is not None and second is not first
+    torch.testing.assert_close(second(activations.clone()), output)
+    assert first(activations.clone()).sub(output).abs().max() > 1e-3  # the old trace is stale
 
 
 def test_the_cache_does_not_keep_the_model_alive() -> None:

@@ -97,21 +97,37 @@ def layer_tail(
 
     ``activations`` (B, K, h, w) are the layer's captured output and ``output`` the model's
     output for them after ``select`` (the model's output selector); the tail, followed by
-    ``select``, must reproduce it. Call it with the model frozen and
-    in eval mode. Results are cached per model and layer (the check runs each time).
+    ``select``, must reproduce it. Call it with the model frozen and in eval mode. Traces are
+    cached per model and layer; the check runs every time, and a cached trace that fails it
+    (the model was changed since) is traced again.
     """
     per_model = _CACHE.setdefault(module, {})
-    if layer not in per_model:
+    cached = layer in per_model
+    if not cached:
         per_model[layer] = trace_tail(module, layer)
     tail = per_model[layer]
-    if tail is None:
-        return None
+    if tail is not None and _reproduces(tail, activations, output, select):
+        return tail
+    if cached and tail is not None:
+        # The model may have changed since it was traced (a submodule replaced): once more.
+        per_model[layer] = tail = trace_tail(module, layer)
+        if tail is not None and _reproduces(tail, activations, output, select):
+            return tail
+    return None
+
+
+def _reproduces(
+    tail: fx.GraphModule,
+    activations: torch.Tensor,
+    output: torch.Tensor,
+    select: Callable[[object], torch.Tensor],
+) -> bool:
     try:
         with torch.no_grad():
             produced = select(tail(activations.clone()))
     except Exception:  # noqa: BLE001
-        return None
+        return False
     if not isinstance(produced, torch.Tensor) or produced.shape != output.shape:
-        return None
+        return False
     scale = float(output.abs().max().clamp_min(1.0))
-    return tail if torch.allclose(produced, output, rtol=1e-4, atol=1e-4 * scale) else None
+    return torch.allclose(produced, output, rtol=1e-4, atol=1e-4 * scale)
