@@ -212,6 +212,23 @@ def capture_inputs(
     return InputCapture(captured, input_gradients, objective.detach())
 
 
+def copies_objective(
+    model: LoadedModel,
+    raw: object,
+    targets: FixedTargets,
+    rows: torch.Tensor,
+    *,
+    score: str = "logit",
+    counterfactual: bool = False,
+) -> torch.Tensor:
+    """The explained scores (N, T) of copies from the model's raw output: copy i scored for
+    the targets of image ``rows[i]`` (negated when counterfactual). Shared by the extra
+    passes of the input-space methods and the perturbation forwards."""
+    output = model.select_output(raw)
+    resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
+    return -resolved.objective if counterfactual else resolved.objective
+
+
 def gradient_function(
     model: LoadedModel,
     targets: FixedTargets,
@@ -221,21 +238,17 @@ def gradient_function(
 ) -> GradientFunction:
     """The :class:`~seewhy.methods.base.GradientFunction` the methods call for extra passes.
 
-    Each call is one forward of its images with the model frozen and restored, and, unless
-    ``gradients=False``, one batched backward to the input for all targets.
+    Each call is one forward of its images with the model frozen and restored, and one
+    batched backward to the input for all targets.
     """
     module = model.module
 
-    def gradient_fn(
-        x: torch.Tensor, rows: torch.Tensor, *, gradients: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        with preserved(module), torch.set_grad_enabled(gradients):
-            leaf = x.detach().requires_grad_(gradients)
-            output = model.select_output(module(leaf))
-            resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
-            objective = -resolved.objective if counterfactual else resolved.objective
-            if not gradients:  # a forward without a graph: scores only
-                return objective.detach(), None
+    def gradient_fn(x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with preserved(module), torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            objective = copies_objective(
+                model, module(leaf), targets, rows, score=score, counterfactual=counterfactual
+            )
             grads = input_gradient(objective, leaf)
         return objective.detach(), grads
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -19,7 +18,7 @@ from seewhy.errors import ImageError, LayerError, MethodError, TargetError, sugg
 from seewhy.io import load_inputs
 from seewhy.methods import get_method
 from seewhy.methods.base import to_input_size
-from seewhy.methods.registry import SMOOTH_OPTIONS
+from seewhy.methods.registry import method_options
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult, InputRecord, LazyMaps
 
@@ -48,15 +47,7 @@ def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
     """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks."""
-    spec = get_method(name)
-    allowed: list[str] = []
-    if spec.inner is not None:
-        inner = get_method(spec.inner)
-        if inner.function is not None:
-            allowed = [p for p in inspect.signature(inner.function).parameters if p != "inputs"]
-        allowed += [option for option in SMOOTH_OPTIONS if option not in allowed]
-    elif spec.function is not None:
-        allowed = [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
+    allowed = method_options(name)
     unknown = [key for key in options if key not in allowed]
     if unknown:
         raise MethodError(

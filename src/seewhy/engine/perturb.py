@@ -15,28 +15,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seewhy.engine.backprop import FixedTargets
+from seewhy.engine.backprop import FixedTargets, copies_objective
 from seewhy.engine.guard import preserved
 from seewhy.engine.layers import get_module
 from seewhy.engine.tail import layer_tail
-from seewhy.engine.targets import resolve_targets
 from seewhy.errors import LayerError
 from seewhy.methods.base import ForwardFunction, HeadFunction
 from seewhy.models.base import LoadedModel
-
-
-def _objective(
-    model: LoadedModel,
-    raw: object,
-    targets: FixedTargets,
-    rows: torch.Tensor,
-    score: str,
-    counterfactual: bool,
-) -> torch.Tensor:
-    output = model.select_output(raw)
-    resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
-    objective = resolved.objective.detach()
-    return -objective if counterfactual else objective
 
 
 def forward_function(
@@ -51,7 +36,9 @@ def forward_function(
     def forward_fn(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         with preserved(model.module, in_place_off=False), torch.no_grad():
             raw = model.module(x)
-            return _objective(model, raw, targets, rows, score, counterfactual)
+            return copies_objective(
+                model, raw, targets, rows, score=score, counterfactual=counterfactual
+            )
 
     return forward_fn
 
@@ -106,7 +93,9 @@ def head_function(
                 replace.value = edited
                 handles.append(get_module(module, layer).register_forward_hook(replace))
                 raw = module(inputs[rows.to(inputs.device)])
-            return _objective(model, raw, targets, rows, score, counterfactual)
+            return copies_objective(
+                model, raw, targets, rows, score=score, counterfactual=counterfactual
+            )
 
     head_fn.uses_tail = lambda: tail() is not None  # type: ignore[attr-defined]
     return head_fn

@@ -25,6 +25,7 @@ import torch
 
 from seewhy.methods.base import (
     CamInputs,
+    auto_batch_size,
     check_batch_size,
     maybe_relu,
     require_engine,
@@ -53,8 +54,7 @@ def ablationcam(
     live = activations.flatten(2).ne(0).any(dim=2)  # (B, K): channels worth ablating
     pairs = live.nonzero()  # (N, 2): image, channel
     ablated = score.new_empty((pairs.shape[0], score.shape[1]))
-    per_copy = max(1, activations[0].numel())
-    chunk = batch_size or max(1, AUTO_ABLATION_VALUES // per_copy)
+    chunk = auto_batch_size(activations, batch_size, AUTO_ABLATION_VALUES)
     with work_bar(pairs.shape[0], "ablationcam", inputs.progress) as bar:
         for first, last in spans(pairs.shape[0], chunk):
             rows, channel = pairs[first:last, 0], pairs[first:last, 1]

@@ -118,12 +118,12 @@ class GradientFunction(Protocol):
     the targets of image ``rows[i]`` of the batch (the targets stay those resolved on the
     clean input), and returns ``(objective (N, T), gradients (N, T, C, H, W))``: the explained
     scores and their gradients with respect to ``x`` (normal ReLU backward), all T targets
-    from one batched backward. With ``gradients=False`` it returns ``(objective, None)``.
+    from one batched backward. Scores alone come from :class:`ForwardFunction`.
     """
 
     def __call__(
-        self, x: torch.Tensor, rows: torch.Tensor, *, gradients: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+        self, x: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -208,12 +208,13 @@ def to_input_size(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 AUTO_VALUES = 8 * 3 * 224 * 224
 
 
-def auto_batch_size(inputs: torch.Tensor, batch_size: int | None) -> int:
-    """``batch_size``, or when None the number of copies of ``inputs``' images per pass."""
+def auto_batch_size(inputs: torch.Tensor, batch_size: int | None, values: int = AUTO_VALUES) -> int:
+    """``batch_size``, or when None the number of copies of one of ``inputs``' rows that
+    fit ``values`` values per pass."""
     if batch_size is not None:
         return batch_size
     per_image = max(1, inputs[0].numel())
-    return max(1, AUTO_VALUES // per_image)
+    return max(1, values // per_image)
 
 
 def spans(count: int, size: int) -> list[tuple[int, int]]:

@@ -30,6 +30,7 @@ from seewhy.methods.base import (
     InputGradientInputs,
     auto_batch_size,
     check_batch_size,
+    require_engine,
     spans,
     sum_over_channels,
 )
@@ -110,11 +111,10 @@ def integrated_gradients(
         shape = (-1,) + (1,) * (x.dim() - 1)
         points = start[rows] + alpha[step].view(shape) * difference[rows]
         _, gradients = inputs.gradient_fn(points, rows)
-        assert gradients is not None
         total.index_add_(0, rows, gradients * weight[step].view(-1, 1, *shape[1:]))
     attribution = total * difference.unsqueeze(1)
-    start_score, _ = inputs.gradient_fn(
-        start, torch.arange(batch, device=x.device), gradients=False
-    )
+    require_engine(inputs.forward_fn, "forwards", "integrated_gradients")
+    assert inputs.forward_fn is not None
+    start_score = inputs.forward_fn(start, torch.arange(batch, device=x.device))
     delta = attribution.flatten(2).sum(dim=2) - (inputs.objective - start_score)
     return InputAttribution(attribution, sum_over_channels(attribution), delta)

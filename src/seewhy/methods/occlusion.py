@@ -121,20 +121,17 @@ def occlusion(
     chunk = auto_batch_size(x, batch_size)
     with work_bar(count, "occlusion", inputs.progress) as bar:
         for first, last in spans(count, chunk):
-            index = range(first, last)
-            rows = torch.tensor([i // len(windows) for i in index], device=x.device)
+            # copy j: image b, window at (top, left)
+            placed = [(i // len(windows), *windows[i % len(windows)]) for i in range(first, last)]
+            rows = torch.tensor([b for b, _, _ in placed], device=x.device)
             copies = x[rows]  # advanced indexing: already a copy
-            for j, i in enumerate(index):
-                top, left = windows[i % len(windows)]
-                b = i // len(windows)
+            for j, (b, top, left) in enumerate(placed):
                 patch = (slice(top, top + window_h), slice(left, left + window_w))
                 copies[j, :, patch[0], patch[1]] = fill[b, :, patch[0], patch[1]]
             drops = inputs.objective[rows] - inputs.forward_fn(copies, rows)  # (n, T)
-            for j, i in enumerate(index):
-                top, left = windows[i % len(windows)]
-                region = total[i // len(windows), :, top : top + window_h, left : left + window_w]
-                region += drops[j].view(-1, 1, 1)
-            bar.update(len(index))
+            for j, (b, top, left) in enumerate(placed):
+                total[b, :, top : top + window_h, left : left + window_w] += drops[j].view(-1, 1, 1)
+            bar.update(last - first)
     per_pixel = total / covered
     attribution = per_pixel.unsqueeze(2).expand(-1, -1, x.shape[1], -1, -1).contiguous()
     return InputAttribution(attribution, per_pixel)

@@ -156,6 +156,18 @@ def method_names(family: str) -> list[str]:
     return [name for name, spec in _METHODS.items() if spec.family == family]
 
 
+def method_options(name: str) -> list[str]:
+    """The options ``name`` takes: its function's keyword parameters, and for
+    ``smooth:<method>`` the method's own followed by the wrapper's."""
+    spec = get_method(name)
+    if spec.inner is not None:
+        inner = method_options(spec.inner)
+        return inner + [option for option in SMOOTH_OPTIONS if option not in inner]
+    if spec.function is None:
+        return []
+    return [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
+
+
 def run_method(name: str, inputs: Any, options: dict[str, object]) -> Any:
     """Call a method with its options, turning a bad option into a MethodError."""
     spec = get_method(name)
@@ -165,7 +177,7 @@ def run_method(name: str, inputs: Any, options: dict[str, object]) -> Any:
         return spec.function(inputs, **options)
     except TypeError as error:
         if "unexpected keyword argument" in str(error):
-            allowed = [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
+            allowed = method_options(name)
             raise MethodError(
                 f"method {name!r} got a bad option: {error}. Allowed options: "
                 f"{', '.join(allowed) or 'none'}"

@@ -54,7 +54,6 @@ def noisy_moments(
     for start, stop in spans(source.total, chunk):
         rows, noisy = source.take(start, stop)
         _, gradients = inputs.gradient_fn(noisy, rows)
-        assert gradients is not None
         magnitude = gradients.abs_()
         total.index_add_(0, rows, magnitude)
         if total_sq is not None:
