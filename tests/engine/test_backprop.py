@@ -25,7 +25,8 @@ INPUT_METHODS = {
 
 
 class Counting(nn.Module):
-    """Counts the forward passes of the model it wraps."""
+    """Counts the forward passes of the model it wraps (not the symbolic ``torch.fx`` trace
+    that finds the BatchNorms to fold: it computes nothing)."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
@@ -33,7 +34,8 @@ class Counting(nn.Module):
         self.calls = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        if not isinstance(x, torch.fx.Proxy):
+            self.calls += 1
         return self.inner(x)
 
 
@@ -90,7 +92,7 @@ def test_normal_rule_equals_autograd_and_layer_gradients_equal_capture() -> None
     model = vgg11()
     lm = LoadedModel(model, "vgg11")
     x = torch.randn(2, 3, 64, 64)
-    passed = capture_inputs(lm, x, ["features.18"], "top2", rules=("normal", "guided"))
+    passed = capture_inputs(lm, x, ["features.18"], "top2", rules=("normal", "guided"), fast=False)
     leaf = x.clone().requires_grad_(True)
     output = model(leaf)
     for t in range(2):

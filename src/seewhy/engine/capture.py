@@ -73,6 +73,11 @@ class _LayerRoots:
 
         return hook
 
+    def reset(self) -> None:
+        """Forget what a failed forward collected, before running it again."""
+        self.roots.clear()
+        self.calls = dict.fromkeys(self.names, 0)
+
     def collected(self) -> list[torch.Tensor]:
         """The roots in the order of ``names``, or a LayerError naming layers that never ran."""
         missing = [name for name in self.names if name not in self.roots]
@@ -199,7 +204,7 @@ def finish_capture(
     need_heads: bool,
 ) -> Capture:
     """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
-    activations = {name: root.detach() for name, root in zip(names, roots)}
+    activations = {name: root.detach().contiguous() for name, root in zip(names, roots)}
     output = output.detach()
     heads = {
         name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None

@@ -71,6 +71,13 @@ class Explainer:
             list of names.
         device: where to run; default the model's device.
         batch_size: images per forward pass.
+        fast: in the passes that differentiate to the input (the input-space methods),
+            fold eval-mode BatchNorms into the convolution before them and run the images
+            channels-last (:mod:`seewhy.engine.fold`): the same function, rounded
+            differently, and 1.1-3x faster on the CPU. Where a ReLU's input is within
+            rounding of 0 its gradient can flip, so a few pixels of a gradient map may
+            differ visibly from the unfused model's. ``False`` runs the model exactly as
+            given (what Captum computes).
 
     Example:
         >>> ex = Explainer(load_model("efficientnet_lite0"))
@@ -85,6 +92,7 @@ class Explainer:
         *,
         device: str | torch.device | None = None,
         batch_size: int = 16,
+        fast: bool = True,
     ) -> None:
         if isinstance(model, nn.Module):
             # Wrapped as it is: the engine switches to eval mode only during each call.
@@ -99,6 +107,7 @@ class Explainer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
+        self.fast = bool(fast)
         self.layer_request = [layer] if isinstance(layer, str) else list(layer)
         if not self.layer_request:
             raise LayerError("layer= names no layer")
@@ -189,6 +198,7 @@ class Explainer:
                 score=score,
                 counterfactual=counterfactual,
                 progress=progress,
+                fast=self.fast,
             )
             parts["indices"].append(part.targets.indices.cpu())
             parts["scores"].append(part.targets.scores.cpu())

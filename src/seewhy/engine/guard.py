@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -13,6 +13,26 @@ class Removable(Protocol):
     """A hook handle, or anything else undone by ``remove()`` (a patched forward)."""
 
     def remove(self) -> None: ...
+
+
+class ForwardPatch:
+    """``module``'s ``forward`` replaced by ``forward`` until ``remove()``.
+
+    The replacement is an instance-level entry, so the module's ``__call__`` (and with it
+    every hook on the module) runs as before around it, and ``remove()`` puts back exactly
+    what was there: the class's ``forward``, or an instance-level one set before.
+    """
+
+    def __init__(self, module: nn.Module, forward: Callable[..., object]) -> None:
+        self.module = module
+        self.previous = module.__dict__.get("forward")
+        module.__dict__["forward"] = forward
+
+    def remove(self) -> None:
+        if self.previous is None:
+            self.module.__dict__.pop("forward", None)
+        else:
+            self.module.__dict__["forward"] = self.previous
 
 
 @contextmanager

@@ -95,6 +95,7 @@ def explain_chunk(
     score: str = "logit",
     counterfactual: bool = False,
     progress: bool | None = None,
+    fast: bool = True,
 ) -> ChunkMaps:
     """Every method of ``request`` on one batch ``inputs`` (B, C, H, W).
 
@@ -102,7 +103,8 @@ def explain_chunk(
     ``smooth:`` add batched passes over their copies through the methods' ``gradient_fn``;
     the perturbation methods add forwards without gradients through ``forward_fn`` (whole
     model) and ``head_fn`` (the network after the layer). ``progress`` goes to the
-    perturbation methods' progress bars (None: shown for long work).
+    perturbation methods' progress bars (None: shown for long work). ``fast`` goes to the
+    gradient passes (:func:`~seewhy.engine.backprop.capture_inputs`).
     """
     specs = {name: get_method(name) for name in request}
     cams = _cam_specs(request)
@@ -120,6 +122,7 @@ def explain_chunk(
             counterfactual=counterfactual,
             need_gradients=need_gradients,
             need_heads=need_heads,
+            fast=fast,
         )
         captured = passed.capture
         input_gradients, objective = passed.input_gradients, passed.objective
@@ -170,7 +173,9 @@ def explain_chunk(
             counterfactual=counterfactual,
             progress=progress,
         )
-    gradient_fn = gradient_function(model, fixed, score=score, counterfactual=counterfactual)
+    gradient_fn = gradient_function(
+        model, fixed, score=score, counterfactual=counterfactual, fast=fast
+    )
 
     out = ChunkMaps(captured.targets)
     for name, options in request.items():
@@ -186,6 +191,7 @@ def explain_chunk(
                 score=score,
                 counterfactual=counterfactual,
                 progress=progress,
+                fast=fast,
             )
             _merge(out, smoothed)
             continue
@@ -235,6 +241,7 @@ def smooth_chunk(
     score: str = "logit",
     counterfactual: bool = False,
     progress: bool | None = None,
+    fast: bool = True,
 ) -> ChunkMaps:
     """``smooth:<method>``: the method's outputs averaged over ``n`` noisy copies per image.
 
@@ -267,6 +274,7 @@ def smooth_chunk(
             score=score,
             counterfactual=counterfactual,
             progress=progress,
+            fast=fast,
         )
         template = template or part
         for name, tensors in part.tensors().items():
