@@ -363,12 +363,15 @@ def input_space_rows(
     Captum needs its classes up front (one no-grad forward) and explains one class per call;
     it gets its best batching: ``nt_samples_batch_size`` and ``internal_batch_size`` are the
     fastest of ``CAPTUM_BATCHES`` in a timed run each before the measurement. seewhy runs
-    with its defaults (about 8 images of 224 px per pass).
+    with its defaults (about 8 images of 224 px per pass, BatchNorms folded, channels-last)
+    and, in the ``*_exact`` rows, with ``fast=False`` (the model as given, as Captum runs
+    it), so the table shows what the engine's choices are worth.
     """
     from captum.attr import GuidedGradCam, IntegratedGradients, NoiseTunnel, Saliency
 
     layer = dict(model.named_modules())[layer_name]
     explainer = seewhy.Explainer(target, layer=layer_name)
+    exact = seewhy.Explainer(target, layer=layer_name, fast=False)
     sigma = 0.15 * float(x.max() - x.min())  # seewhy's default noise: 0.15 of the range
 
     def bare_forward() -> object:
@@ -379,8 +382,11 @@ def input_space_rows(
         with torch.no_grad():
             return model(x).topk(k, dim=1).indices
 
-    def seewhy_run(methods: dict[str, dict], targets: str) -> Callable[[], object]:
-        return lambda: explainer.explain(x, methods=methods, targets=targets, progress=False)
+    def seewhy_run(
+        methods: dict[str, dict], targets: str, fast: bool = True
+    ) -> Callable[[], object]:
+        runner = explainer if fast else exact
+        return lambda: runner.explain(x, methods=methods, targets=targets, progress=False)
 
     def captum_guided() -> list:
         classes = top(TOPK)
@@ -422,11 +428,22 @@ def input_space_rows(
             "seewhy guided Grad-CAM, top-5 (1 call)",
             seewhy_run({"guided_gradcam": {}}, "top5"),
         ),
+        Row(
+            "sw_guided_exact",
+            "seewhy guided Grad-CAM, top-5, fast=False (the model as given)",
+            seewhy_run({"guided_gradcam": {}}, "top5", fast=False),
+        ),
         Row("captum_guided", "Captum GuidedGradCam, top-5 (1 fwd + 5 calls)", captum_guided),
         Row(
             "sw_smooth",
             f"seewhy SmoothGrad, n={SMOOTH_SAMPLES}, top-1",
             seewhy_run({"smoothgrad": {"n": SMOOTH_SAMPLES, "seed": 0}}, "top1"),
+            slow=True,
+        ),
+        Row(
+            "sw_smooth_exact",
+            f"seewhy SmoothGrad, n={SMOOTH_SAMPLES}, top-1, fast=False",
+            seewhy_run({"smoothgrad": {"n": SMOOTH_SAMPLES, "seed": 0}}, "top1", fast=False),
             slow=True,
         ),
         Row(
@@ -440,6 +457,12 @@ def input_space_rows(
             "sw_ig",
             f"seewhy integrated gradients, {IG_STEPS} steps, top-1",
             seewhy_run({"integrated_gradients": {"steps": IG_STEPS}}, "top1"),
+            slow=True,
+        ),
+        Row(
+            "sw_ig_exact",
+            f"seewhy integrated gradients, {IG_STEPS} steps, top-1, fast=False",
+            seewhy_run({"integrated_gradients": {"steps": IG_STEPS}}, "top1", fast=False),
             slow=True,
         ),
         Row(
@@ -479,6 +502,16 @@ def input_space_checks(results: list[Result]) -> tuple[list[str], bool]:
             lines.append(f"{'PASS' if passed else 'FAIL'}  {desc}: {label} ({ratio:.2f}x)")
         for key in ("sw_guided", "sw_smooth", "sw_ig"):
             lines.append(f"info  {desc}: {key} = {by[key] / by['bare']:.1f} bare forwards")
+        for key, peer in (
+            ("sw_guided", "captum_guided"),
+            ("sw_smooth", "captum_smooth"),
+            ("sw_ig", "captum_ig"),
+        ):
+            lines.append(
+                f"info  {desc}: {key} with fast=False (BatchNorms not folded, contiguous "
+                f"input): {by[key + '_exact'] / by[peer]:.2f}x {peer}, "
+                f"{by[key + '_exact'] / by[key]:.2f}x the fast default"
+            )
     return lines, ok
 
 

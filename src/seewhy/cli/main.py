@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--batch-size", type=int, default=16, help="images per forward pass (default 16)"
     )
+    explain.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="input-space methods: fold BatchNorms and run channels-last, the same function "
+        "rounded differently (default); --no-fast runs the model exactly as given",
+    )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
 
     layers = commands.add_parser(
@@ -181,6 +188,7 @@ def _explain(args: argparse.Namespace) -> int:
             load_model(name, weight, device=args.device),
             layer=args.layer or "auto",
             batch_size=args.batch_size,
+            fast=args.fast,
         )
         for name, weight in zip(models, weights)
     ]

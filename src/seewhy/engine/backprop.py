@@ -8,11 +8,16 @@ guided one and the deconvnet one (a backward with a modified rule at every ``nn.
 each for all T targets of all B images: one backward per target over the whole batch, no
 forward repeated.
 
-The ReLU rule is chosen at backward time: while the forward runs, a forward hook on every
-``nn.ReLU`` module replaces its output by :class:`_RuledReLU`'s, whose backward reads the
+The ReLU rule is chosen at backward time: while the forward runs, every ``nn.ReLU``
+module computes :class:`_RuledReLU` (an instance-level ``forward``), whose backward reads the
 rule from a shared :class:`ReluRules` switch. ReLUs called as functions (``F.relu``) are not
-modules and keep their normal gradient, as in Captum. Hooks, in-place flags and everything
-else :func:`~seewhy.engine.guard.preserved` covers are restored on every path.
+modules and keep their normal gradient, as in Captum. Hooks, patched forwards, in-place
+flags and everything else :func:`~seewhy.engine.guard.preserved` covers are restored on
+every path.
+
+By default (``fast=True``) these passes also fold each eval-mode BatchNorm into the
+convolution before it (:mod:`seewhy.engine.fold`) and feed the images channels-last
+(:func:`forward_input`): the same function, rounded differently, for 1.1-3x less time.
 """
 
 from __future__ import annotations
