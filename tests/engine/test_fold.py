@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from helpers.models import resnet18, snapshot
@@ -186,6 +189,15 @@ def test_folded_weights_follow_edits_and_swapped_modules() -> None:
     close(folded_output(model, X)[0], plain_output(model, X))
     model.load_state_dict(with_statistics(resnet18(seed=3), seed=3).state_dict())
     close(folded_output(model, X)[0], plain_output(model, X))
+
+
+def test_the_cache_does_not_keep_a_model_alive() -> None:
+    model = with_statistics(resnet18())
+    seewhy.Explainer(model, layer="layer4").explain(X[:1], ["saliency"], "top1")
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
 
 
 def test_fast_and_exact_gradients_agree_on_a_batchnorm_network() -> None:

@@ -136,7 +136,7 @@ class _Fold:
 
 @dataclass
 class _Plan:
-    """The traced pairs of one model, valid while its modules are the same objects."""
+    """The traced pairs of one model, valid while its submodules are the same objects."""
 
     modules: list[nn.Module]
     pairs: list[tuple[str, str]]
@@ -147,7 +147,8 @@ _PLANS: weakref.WeakKeyDictionary[nn.Module, _Plan] = weakref.WeakKeyDictionary(
 
 
 def _plan(module: nn.Module) -> _Plan:
-    modules = list(module.modules())
+    # The submodules only: a plan holding the model itself would keep its own weak key alive.
+    modules = list(module.modules())[1:]
     plan = _PLANS.get(module)
     if (
         plan is None
