@@ -219,3 +219,33 @@ def test_a_model_that_views_its_conv_output_falls_back_to_contiguous() -> None:
     exact = seewhy.Explainer(model, layer="conv", fast=False).explain(X, ["gradient"], "top2")
     close(fast.attributions["gradient"], exact.attributions["gradient"], rtol=1e-4)
     assert fast.layer_maps["gradcam"].abs().sum() > 0
+
+
+def test_an_error_of_the_models_own_is_raised_and_does_not_disable_channels_last() -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("the model's own failure")
+
+    model = Broken()
+    with pytest.raises(RuntimeError, match="own failure"):
+        seewhy.Explainer(model, layer="conv").explain(X, ["gradient"], 0)
+    assert model not in backprop._CONTIGUOUS_ONLY
+    assert not any("forward" in vars(m) for m in model.modules())
+
+
+def test_the_users_hooks_never_see_the_symbolic_trace() -> None:
+    model = with_statistics(resnet18(seed=7))
+    seen: list[type] = []
+    handle = model.layer1.register_forward_hook(lambda _m, _i, out: seen.append(type(out)))
+    try:
+        _, patches = folded_output(model, X)
+        assert patches == 0  # not traced while hooked
+        seewhy.Explainer(model, layer="layer4").explain(X[:1], ["saliency"], "top1")
+    finally:
+        handle.remove()
+    assert seen and all(t is torch.Tensor for t in seen)
+    assert folded_output(model, X)[1] == 40  # traced once the hook is gone

@@ -24,9 +24,12 @@ version counters and storage), or a module is swapped.
 
 Left as they are (the result is the same, only slower): modules in training mode,
 BatchNorms without running statistics, convolution types that transform their weight
-(weight standardization) or carry an instance-level ``forward``, modules with forward
-hooks (someone is watching their outputs), the chosen layers themselves, and the whole
-model when ``torch.fx`` can't trace it or global module hooks are registered.
+(weight standardization) or carry an instance-level ``forward``, modules with hooks
+(someone is watching their outputs), the chosen layers themselves, and the whole model
+when ``torch.fx`` can't trace it or global module hooks are registered. The trace runs the
+model's Python ``forward`` once on symbolic values, so it is not tried while any module
+of the model has hooks (they would see those values); a model traced earlier keeps its
+pairs, less the hooked ones.
 """
 
 from __future__ import annotations
@@ -116,16 +119,18 @@ class _Fold:
 
     @classmethod
     def of(cls, conv: nn.Module, norm: nn.Module) -> _Fold:
-        with torch.no_grad():
-            scale = torch.rsqrt(norm.running_var + norm.eps)
-            shift = -norm.running_mean * scale
+        with torch.no_grad():  # in float64, then the conv's own dtype
+            scale = torch.rsqrt(norm.running_var.double() + norm.eps)
+            shift = -norm.running_mean.double() * scale
             if norm.weight is not None:
-                scale = scale * norm.weight
-                shift = shift * norm.weight
+                scale = scale * norm.weight.double()
+                shift = shift * norm.weight.double()
             if norm.bias is not None:
-                shift = shift + norm.bias
-            weight = conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
-            bias = shift if conv.bias is None else conv.bias * scale + shift
+                shift = shift + norm.bias.double()
+            dtype = conv.weight.dtype
+            weight = conv.weight.double() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+            bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+            weight, bias = weight.to(dtype), bias.to(dtype)
         proxy = copy.copy(conv)
         proxy._parameters = {**conv._parameters, "weight": weight, "bias": bias}
         return cls(conv, norm, _state(conv) + _state(norm), proxy)
@@ -146,17 +151,28 @@ class _Plan:
 _PLANS: weakref.WeakKeyDictionary[nn.Module, _Plan] = weakref.WeakKeyDictionary()
 
 
+def _has_hooks(m: nn.Module) -> bool:
+    return bool(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+    )
+
+
 def _plan(module: nn.Module) -> _Plan:
     # The submodules only: a plan holding the model itself would keep its own weak key alive.
     modules = list(module.modules())[1:]
     plan = _PLANS.get(module)
     if (
-        plan is None
-        or len(plan.modules) != len(modules)
-        or any(a is not b for a, b in zip(plan.modules, modules, strict=True))
+        plan is not None
+        and len(plan.modules) == len(modules)
+        and all(a is b for a, b in zip(plan.modules, modules, strict=True))
     ):
-        plan = _Plan(modules, conv_norm_pairs(module), {})
-        _PLANS[module] = plan
+        return plan
+    if _has_hooks(module) or any(_has_hooks(m) for m in modules):
+        # Tracing runs the containers' hooks on symbolic values: the user's hooks must not
+        # see those. Nothing is folded, and the trace is tried again on a later call.
+        return _Plan(modules, [], {})
+    plan = _Plan(modules, conv_norm_pairs(module), {})
+    _PLANS[module] = plan
     return plan
 
 
@@ -166,9 +182,7 @@ def _usable(conv: nn.Module, norm: nn.Module) -> bool:
         return False
     if norm.running_mean is None or norm.running_var is None:
         return False
-    return not any(
-        m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in (conv, norm)
-    )
+    return not any(_has_hooks(m) or "forward" in m.__dict__ for m in (conv, norm))
 
 
 def _norm_forward(norm: nn.Module):
