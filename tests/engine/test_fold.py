@@ -249,3 +249,26 @@ def test_the_users_hooks_never_see_the_symbolic_trace() -> None:
         handle.remove()
     assert seen and all(t is torch.Tensor for t in seen)
     assert folded_output(model, X)[1] == 40  # traced once the hook is gone
+
+
+def test_perturbation_forwards_fold_too(monkeypatch) -> None:
+    from seewhy.engine import perturb
+
+    model = with_statistics(resnet18(seed=2))
+    folded: list[int] = []
+
+    def spy(module: nn.Module, keep=()) -> list:
+        patches = fold_batchnorm(module, keep)
+        folded.append(len(patches))
+        return patches
+
+    monkeypatch.setattr(perturb, "fold_batchnorm", spy)
+    methods = {"occlusion": {"window": 32, "stride": 32}, "scorecam": {}}
+    x = X[:1]
+    fast = seewhy.Explainer(model, layer="layer4").explain(x, methods, "top2")
+    assert folded and all(count == 40 for count in folded)
+    folded.clear()
+    exact = seewhy.Explainer(model, layer="layer4", fast=False).explain(x, methods, "top2")
+    assert not folded
+    for name in methods:
+        close(fast.maps[name], exact.maps[name], rtol=1e-4)

@@ -172,9 +172,11 @@ def forward_input(
     inputs: torch.Tensor,
     *,
     channels_last: bool = True,
+    requires_grad: bool = True,
     before_retry: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, object]:
-    """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad.
+    """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad (or not:
+    ``requires_grad=False``, for the perturbation forwards).
 
     Images go in channels-last when the model has convolutions: the same values in the
     memory order the CPU convolutions run fastest in, so every forward and backward of the
@@ -186,18 +188,23 @@ def forward_input(
     The input gradient comes back in the layout of ``x``; callers make it contiguous.
     ``channels_last=False`` always runs the contiguous input.
     """
+
+    def leaf(layout: torch.memory_format) -> torch.Tensor:
+        x = inputs.detach().contiguous(memory_format=layout)
+        return x.requires_grad_(True) if requires_grad else x
+
     if channels_last and _channels_last(module, inputs):
-        x = inputs.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        x = leaf(torch.channels_last)
         try:
             return x, module(x)
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
-            x = inputs.detach().contiguous().requires_grad_(True)
+            x = leaf(torch.contiguous_format)
             output = module(x)  # an error unrelated to the layout is raised here again
             _CONTIGUOUS_ONLY.add(module)
             return x, output
-    x = inputs.detach().contiguous().requires_grad_(True)
+    x = leaf(torch.contiguous_format)
     return x, module(x)
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seewhy.engine.backprop import FixedTargets, copies_objective
+from seewhy.engine.backprop import FixedTargets, copies_objective, forward_input
+from seewhy.engine.fold import fold_batchnorm
 from seewhy.engine.guard import preserved
 from seewhy.engine.layers import get_module
 from seewhy.engine.tail import layer_tail
@@ -30,12 +31,22 @@ def forward_function(
     *,
     score: str = "logit",
     counterfactual: bool = False,
+    fast: bool = True,
 ) -> ForwardFunction:
-    """The :class:`~seewhy.methods.base.ForwardFunction`: whole forwards, no gradients."""
+    """The :class:`~seewhy.methods.base.ForwardFunction`: whole forwards, no gradients.
+
+    With ``fast`` (the default) the BatchNorms are folded into their convolutions and the
+    copies run channels-last, as in the gradient passes
+    (:func:`~seewhy.engine.backprop.forward_input`): measured for 16 copies at 224 px,
+    ResNet-50 0.97 s -> 0.56 s and EfficientNet-Lite0 0.27 s -> 0.14 s per forward.
+    """
+    module = model.module
 
     def forward_fn(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        with preserved(model.module, in_place_off=False), torch.no_grad():
-            raw = model.module(x)
+        with preserved(module, in_place_off=False) as handles, torch.no_grad():
+            if fast:
+                handles.extend(fold_batchnorm(module))
+            _, raw = forward_input(module, x, channels_last=fast, requires_grad=False)
             return copies_objective(
                 model, raw, targets, rows, score=score, counterfactual=counterfactual
             )

@@ -104,7 +104,8 @@ def explain_chunk(
     the perturbation methods add forwards without gradients through ``forward_fn`` (whole
     model) and ``head_fn`` (the network after the layer). ``progress`` goes to the
     perturbation methods' progress bars (None: shown for long work). ``fast`` goes to the
-    gradient passes (:func:`~seewhy.engine.backprop.capture_inputs`).
+    gradient passes (:func:`~seewhy.engine.backprop.capture_inputs`) and the whole-model
+    perturbation forwards (:func:`~seewhy.engine.perturb.forward_function`).
     """
     specs = {name: get_method(name) for name in request}
     cams = _cam_specs(request)
@@ -142,7 +143,9 @@ def explain_chunk(
         objective = -objective if counterfactual else objective
 
     fixed = FixedTargets.of(captured.targets, targets)
-    forward_fn = forward_function(model, fixed, score=score, counterfactual=counterfactual)
+    forward_fn = forward_function(
+        model, fixed, score=score, counterfactual=counterfactual, fast=fast
+    )
     cam_inputs: dict[str, CamInputs] = {}
     for layer in layers:
         activations = captured.activations[layer]
