@@ -162,7 +162,8 @@ _CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def _channels_last(module: nn.Module, inputs: torch.Tensor) -> bool:
-    if inputs.dim() != 4 or module in _CONTIGUOUS_ONLY:
+    # Measured on the CPU only; on GPUs the best layout depends on the dtype and the card.
+    if inputs.dim() != 4 or inputs.device.type != "cpu" or module in _CONTIGUOUS_ONLY:
         return False
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
@@ -178,10 +179,11 @@ def forward_input(
     """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad (or not:
     ``requires_grad=False``, for the perturbation forwards).
 
-    Images go in channels-last when the model has convolutions: the same values in the
-    memory order the CPU convolutions run fastest in, so every forward and backward of the
-    input-space methods is cheaper (ResNet-50 with folded BatchNorms, 10 images: 0.68 s
-    instead of 0.86 s; VGG-11: 1.32 s instead of 2.30 s). A model whose forward fails on
+    On the CPU, images go in channels-last when the model has convolutions: the same
+    values in the memory order the CPU convolutions run fastest in, so every forward and
+    backward of the input-space methods is cheaper (ResNet-50 with folded BatchNorms, 10
+    images: 0.68 s instead of 0.86 s; VGG-11: 1.32 s instead of 2.30 s). Other devices
+    keep the input's layout (not measured here). A model whose forward fails on
     it (``.view`` of a convolution's output) is run again with a contiguous input, and
     when that works, from then on always; an error of the model's own is raised by the
     second run. ``before_retry`` resets what the failed forward's hooks collected.
