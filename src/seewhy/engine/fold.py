@@ -1,4 +1,4 @@
-"""Eval-mode BatchNorm folded into the convolution before it, for the gradient passes.
+"""Eval-mode BatchNorm folded into the convolution before it, for the heavy passes.
 
 In eval mode a BatchNorm is a fixed per-channel affine map, so a convolution followed by
 it is one convolution (Ioffe & Szegedy 2015; the usual inference fold)::
@@ -9,7 +9,8 @@ with ``s``, ``mu`` and ``var`` per output channel. The function is the same to f
 rounding (measured: 3e-7 of the output's peak on ResNet-50), and so are its gradients;
 every forward and every backward skips one pass over the activations. The input-space
 methods run whole forwards and backwards to the input over and over (SmoothGrad and
-integrated gradients: 50 copies; guided Grad-CAM: one backward per class), and PyTorch's
+integrated gradients: 50 copies; guided Grad-CAM: one backward per class), the
+perturbation methods hundreds of whole forwards (occlusion, Score-CAM), and PyTorch's
 BatchNorm backward is not cheap on the CPU: folded, ResNet-50's forward and backward to the
 input for 10 images takes 0.86 s instead of 1.28 s (``bench/engine.py``'s machine).
 
