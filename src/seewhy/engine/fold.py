@@ -109,35 +109,40 @@ def _state(m: nn.Module) -> tuple:
     return tuple((id(t), t._version, t.data_ptr()) if t is not None else None for t in tensors)
 
 
-@dataclass
-class _Fold:
-    """One folded pair and the state of both modules it was computed from."""
+def _folded_copy(conv: nn.Module, norm: nn.Module) -> nn.Module:
+    """A shallow copy of ``conv`` holding the folded weight and bias (float64 math)."""
+    with torch.no_grad():
+        scale = torch.rsqrt(norm.running_var.double() + norm.eps)
+        shift = -norm.running_mean.double() * scale
+        if norm.weight is not None:
+            scale = scale * norm.weight.double()
+            shift = shift * norm.weight.double()
+        if norm.bias is not None:
+            shift = shift + norm.bias.double()
+        dtype = conv.weight.dtype
+        weight = conv.weight.double() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+        bias = shift if conv.bias is None else conv.bias.double() * scale + shift
+    proxy = copy.copy(conv)
+    proxy._parameters = {**conv._parameters, "weight": weight.to(dtype), "bias": bias.to(dtype)}
+    return proxy
 
+
+@dataclass
+class _Pair:
+    """One foldable pair of a traced model, and its folded convolution once made."""
+
+    names: tuple[str, str]
     conv: nn.Module
     norm: nn.Module
-    state: tuple
-    proxy: nn.Module  # a shallow copy of ``conv`` holding the folded weight and bias
+    proxy: nn.Module | None = None
+    state: tuple = ()  # what ``proxy`` was computed from
 
-    @classmethod
-    def of(cls, conv: nn.Module, norm: nn.Module) -> _Fold:
-        with torch.no_grad():  # in float64, then the conv's own dtype
-            scale = torch.rsqrt(norm.running_var.double() + norm.eps)
-            shift = -norm.running_mean.double() * scale
-            if norm.weight is not None:
-                scale = scale * norm.weight.double()
-                shift = shift * norm.weight.double()
-            if norm.bias is not None:
-                shift = shift + norm.bias.double()
-            dtype = conv.weight.dtype
-            weight = conv.weight.double() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
-            bias = shift if conv.bias is None else conv.bias.double() * scale + shift
-            weight, bias = weight.to(dtype), bias.to(dtype)
-        proxy = copy.copy(conv)
-        proxy._parameters = {**conv._parameters, "weight": weight, "bias": bias}
-        return cls(conv, norm, _state(conv) + _state(norm), proxy)
-
-    def current(self) -> bool:
-        return _state(self.conv) + _state(self.norm) == self.state
+    def folded_conv(self) -> nn.Module:
+        """The folded copy, made again when a weight or statistic of the pair changed."""
+        state = _state(self.conv) + _state(self.norm)
+        if self.proxy is None or state != self.state:
+            self.proxy, self.state = _folded_copy(self.conv, self.norm), state
+        return self.proxy
 
 
 @dataclass
@@ -145,8 +150,7 @@ class _Plan:
     """The traced pairs of one model, valid while its submodules are the same objects."""
 
     modules: list[nn.Module]
-    pairs: list[tuple[str, str]]
-    folds: dict[tuple[str, str], _Fold]
+    pairs: list[_Pair]
 
 
 _PLANS: weakref.WeakKeyDictionary[nn.Module, _Plan] = weakref.WeakKeyDictionary()
@@ -171,8 +175,10 @@ def _plan(module: nn.Module) -> _Plan:
     if _has_hooks(module) or any(_has_hooks(m) for m in modules):
         # Tracing runs the containers' hooks on symbolic values: the user's hooks must not
         # see those. Nothing is folded, and the trace is tried again on a later call.
-        return _Plan(modules, [], {})
-    plan = _Plan(modules, conv_norm_pairs(module), {})
+        return _Plan(modules, [])
+    named = dict(module.named_modules())
+    pairs = [_Pair(names, named[names[0]], named[names[1]]) for names in conv_norm_pairs(module)]
+    plan = _Plan(modules, pairs)
     _PLANS[module] = plan
     return plan
 
@@ -201,21 +207,12 @@ def fold_batchnorm(module: nn.Module, keep: Collection[str] = ()) -> list[Forwar
     """
     if module_globals._global_forward_hooks or module_globals._global_forward_pre_hooks:
         return []
-    plan = _plan(module)
-    if not plan.pairs:
-        return []
-    modules = dict(module.named_modules())
     patches: list[ForwardPatch] = []
-    for names in plan.pairs:
-        if names[0] in keep or names[1] in keep:
+    for pair in _plan(module).pairs:
+        conv, norm = pair.conv, pair.norm
+        if any(name in keep for name in pair.names) or not _usable(conv, norm):
             continue
-        conv, norm = modules[names[0]], modules[names[1]]
-        if not _usable(conv, norm):
-            continue
-        fold = plan.folds.get(names)
-        if fold is None or not fold.current():
-            fold = plan.folds[names] = _Fold.of(conv, norm)
-        forward = type(conv).forward.__get__(fold.proxy)
+        forward = type(conv).forward.__get__(pair.folded_conv())
         patches.append(ForwardPatch(conv, forward))
         patches.append(ForwardPatch(norm, _norm_forward(norm)))
     return patches
