@@ -303,3 +303,22 @@ def test_models_with_structured_outputs(cls: type, output, tail_used: bool) -> N
     assert (forwards.count == 1) is tail_used
     assert torch.equal(res.targets, expected.targets)
     torch.testing.assert_close(res.layer_maps["ablationcam"], expected.layer_maps["ablationcam"])
+
+
+def test_no_trace_while_an_ancestor_of_the_layer_has_hooks() -> None:
+    """The trace runs the ancestors' forwards on fx proxies: the user's hooks must not."""
+    model = resnet18().eval()
+    x = torch.randn(1, 3, 64, 64)
+    activations, output = captured(model, "layer4.1", x)
+    seen: list[type] = []
+    handle = model.layer4.register_forward_hook(lambda _m, _i, out: seen.append(type(out)))
+    try:
+        with preserved(model):
+            assert layer_tail(model, "layer4.1", activations, output, lambda raw: raw) is None
+        res = seewhy.Explainer(model, layer="layer4.1").explain(x, ["ablationcam"], "top1")
+        assert res.maps["ablationcam"].abs().sum() > 0
+    finally:
+        handle.remove()
+    assert seen and all(t is torch.Tensor for t in seen)
+    with preserved(model):
+        assert layer_tail(model, "layer4.1", activations, output, lambda raw: raw) is not None

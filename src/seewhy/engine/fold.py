@@ -45,7 +45,7 @@ import torch
 from torch import fx, nn
 from torch.nn.modules import module as module_globals
 
-from seewhy.engine.guard import ForwardPatch
+from seewhy.engine.guard import ForwardPatch, has_hooks
 
 # Convolutions whose forward reads ``self.weight`` and ``self.bias`` as they are.
 _PLAIN_CONVS = {(nn.Conv2d.__module__, "Conv2d"), ("timm.layers.conv2d_same", "Conv2dSame")}
@@ -156,12 +156,6 @@ class _Plan:
 _PLANS: weakref.WeakKeyDictionary[nn.Module, _Plan] = weakref.WeakKeyDictionary()
 
 
-def _has_hooks(m: nn.Module) -> bool:
-    return bool(
-        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
-    )
-
-
 def _plan(module: nn.Module) -> _Plan:
     # The submodules only: a plan holding the model itself would keep its own weak key alive.
     modules = list(module.modules())[1:]
@@ -172,7 +166,7 @@ def _plan(module: nn.Module) -> _Plan:
         and all(a is b for a, b in zip(plan.modules, modules, strict=True))
     ):
         return plan
-    if _has_hooks(module) or any(_has_hooks(m) for m in modules):
+    if has_hooks(module) or any(has_hooks(m) for m in modules):
         # Tracing runs the containers' hooks on symbolic values: the user's hooks must not
         # see those. Nothing is folded, and the trace is tried again on a later call.
         return _Plan(modules, [])
@@ -189,7 +183,7 @@ def _usable(conv: nn.Module, norm: nn.Module) -> bool:
         return False
     if norm.running_mean is None or norm.running_var is None:
         return False
-    return not any(_has_hooks(m) or "forward" in m.__dict__ for m in (conv, norm))
+    return not any(has_hooks(m) or "forward" in m.__dict__ for m in (conv, norm))
 
 
 def _norm_forward(norm: nn.Module):

@@ -15,6 +15,16 @@ class Removable(Protocol):
     def remove(self) -> None: ...
 
 
+def has_hooks(module: nn.Module) -> bool:
+    """Whether ``module`` itself carries any forward or backward (pre-)hook."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+    )
+
+
 class ForwardPatch:
     """``module``'s ``forward`` replaced by ``forward`` until ``remove()``.
 

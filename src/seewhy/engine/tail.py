@@ -25,6 +25,8 @@ from collections.abc import Callable
 import torch
 from torch import fx, nn
 
+from seewhy.engine.guard import has_hooks
+
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, fx.GraphModule | None]] = (
     weakref.WeakKeyDictionary()
 )
@@ -99,8 +101,14 @@ def layer_tail(
     output for them after ``select`` (the model's output selector); the tail, followed by
     ``select``, must reproduce it. Call it with the model frozen and in eval mode. Traces are
     cached per model and layer; the check runs every time, and a cached trace that fails it
-    (the model was changed since) is traced again.
+    (the model was changed since) is traced again. While an ancestor of the layer carries
+    hooks, nothing is traced and the answer is None.
     """
+    ancestors = dict(module.named_modules())
+    if any(has_hooks(ancestors[name]) for name in _ancestors(layer)):
+        # The trace runs the ancestors' forwards, hooks included, on symbolic values; the
+        # user's hooks must not see those: whole forwards instead (not cached).
+        return None
     per_model = _CACHE.setdefault(module, {})
     cached = layer in per_model
     if not cached:
