@@ -240,6 +240,7 @@ def capture_inputs(
         if any(rule != "normal" for rule in rules):
             handles.extend(relus.install(module))
         if fast:
+            # Before the layer hooks go on: no first trace is made while the model has hooks.
             handles.extend(fold_batchnorm(module, keep=roots.names))
         for name in roots.names:
             handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
