@@ -191,6 +191,15 @@ def test_folded_weights_follow_edits_and_swapped_modules() -> None:
     close(folded_output(model, X)[0], plain_output(model, X))
 
 
+def test_folded_convs_follow_in_place_changes_to_eps_stride_and_padding() -> None:
+    model = with_statistics(resnet18())
+    folded_output(model, X)  # caches the folds
+    model.bn1.eps = 0.5
+    model.conv1.padding = (1, 1)
+    model.conv1.stride = (1, 1)
+    close(folded_output(model, X)[0], plain_output(model, X))
+
+
 def test_the_cache_does_not_keep_a_model_alive() -> None:
     model = with_statistics(resnet18())
     seewhy.Explainer(model, layer="layer4").explain(X[:1], ["saliency"], "top1")

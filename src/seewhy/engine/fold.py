@@ -20,8 +20,10 @@ pass the convolution's ``forward`` computes with the folded weights and the Batc
 the identity (timm's ``BatchNormAct2d`` keeps its activation). The patches are
 instance-level ``forward`` entries (:class:`~seewhy.engine.guard.ForwardPatch`) that the
 caller removes like hooks, so the model itself never changes. The folded weights are kept
-beside the model and made again when a weight or running statistic changes (tensor
-version counters and storage), or a module is swapped.
+beside the model and made again when a weight, a running statistic (tensor version counters
+and storage) or ``eps`` changes, or a module is swapped; the folded convolution is a fresh
+shallow copy on every pass, so it always has the convolution's current stride, padding and
+other settings.
 
 Left as they are (the result is the same, only slower): modules in training mode,
 BatchNorms without running statistics, convolution types that transform their weight
@@ -109,8 +111,8 @@ def _state(m: nn.Module) -> tuple:
     return tuple((id(t), t._version, t.data_ptr()) if t is not None else None for t in tensors)
 
 
-def _folded_copy(conv: nn.Module, norm: nn.Module) -> nn.Module:
-    """A shallow copy of ``conv`` holding the folded weight and bias (float64 math)."""
+def _folded_weights(conv: nn.Module, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W * s`` and ``(b - mu) * s + beta`` in ``conv``'s dtype, computed in float64."""
     with torch.no_grad():
         scale = torch.rsqrt(norm.running_var.double() + norm.eps)
         shift = -norm.running_mean.double() * scale
@@ -122,27 +124,32 @@ def _folded_copy(conv: nn.Module, norm: nn.Module) -> nn.Module:
         dtype = conv.weight.dtype
         weight = conv.weight.double() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
         bias = shift if conv.bias is None else conv.bias.double() * scale + shift
-    proxy = copy.copy(conv)
-    proxy._parameters = {**conv._parameters, "weight": weight.to(dtype), "bias": bias.to(dtype)}
-    return proxy
+    return weight.to(dtype), bias.to(dtype)
 
 
 @dataclass
 class _Pair:
-    """One foldable pair of a traced model, and its folded convolution once made."""
+    """One foldable pair of a traced model, and its folded weights once computed."""
 
     names: tuple[str, str]
     conv: nn.Module
     norm: nn.Module
-    proxy: nn.Module | None = None
-    state: tuple = ()  # what ``proxy`` was computed from
+    weights: tuple[torch.Tensor, torch.Tensor] | None = None
+    state: tuple = ()  # what ``weights`` were computed from
 
     def folded_conv(self) -> nn.Module:
-        """The folded copy, made again when a weight or statistic of the pair changed."""
-        state = _state(self.conv) + _state(self.norm)
-        if self.proxy is None or state != self.state:
-            self.proxy, self.state = _folded_copy(self.conv, self.norm), state
-        return self.proxy
+        """A shallow copy of the convolution as it is now, holding the folded weights.
+
+        The weights are computed again when a tensor of the pair or ``eps`` changed; the
+        copy is made on every call (cheap), so it never keeps an old stride or padding.
+        """
+        state = (*_state(self.conv), *_state(self.norm), self.norm.eps)
+        if self.weights is None or state != self.state:
+            self.weights, self.state = _folded_weights(self.conv, self.norm), state
+        weight, bias = self.weights
+        proxy = copy.copy(self.conv)
+        proxy._parameters = {**self.conv._parameters, "weight": weight, "bias": bias}
+        return proxy
 
 
 @dataclass
