@@ -108,5 +108,4 @@ def head_function(
                 model, raw, targets, rows, score=score, counterfactual=counterfactual
             )
 
-    head_fn.uses_tail = lambda: tail() is not None  # type: ignore[attr-defined]
     return head_fn
