@@ -1,4 +1,4 @@
-"""BatchNorm folding (engine/fold.py) and channels-last inputs (engine/backprop.py)."""
+"""BatchNorm folding (engine/fold.py) and channels-last inputs (engine/layout.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from timm.layers import BatchNormAct2d, Conv2dSame
 from torch import nn
 
 import seewhy
-from seewhy.engine import backprop
+from seewhy.engine import backprop, layout
 from seewhy.engine.fold import conv_norm_pairs, fold_batchnorm
 from seewhy.engine.guard import preserved
 
@@ -233,9 +233,9 @@ def test_fast_and_exact_gradients_agree_on_a_batchnorm_network(monkeypatch) -> N
 
 def test_a_model_that_views_its_conv_output_falls_back_to_contiguous() -> None:
     model = with_statistics(Viewed())
-    assert model not in backprop._CONTIGUOUS_ONLY
+    assert model not in layout._CONTIGUOUS_ONLY
     fast = seewhy.Explainer(model, layer="conv").explain(X, ["gradient", "gradcam"], "top2")
-    assert model in backprop._CONTIGUOUS_ONLY
+    assert model in layout._CONTIGUOUS_ONLY
     exact = seewhy.Explainer(model, layer="conv", fast=False).explain(X, ["gradient"], "top2")
     close(fast.attributions["gradient"], exact.attributions["gradient"], rtol=1e-4)
     assert fast.layer_maps["gradcam"].abs().sum() > 0
@@ -253,7 +253,7 @@ def test_an_error_of_the_models_own_is_raised_and_does_not_disable_channels_last
     model = Broken()
     with pytest.raises(RuntimeError, match="own failure"):
         seewhy.Explainer(model, layer="conv").explain(X, ["gradient"], 0)
-    assert model not in backprop._CONTIGUOUS_ONLY
+    assert model not in layout._CONTIGUOUS_ONLY
     assert not any("forward" in vars(m) for m in model.modules())
 
 

@@ -17,13 +17,13 @@ every path.
 
 By default (``fast=True``) these passes also fold each eval-mode BatchNorm into the
 convolution before it (:mod:`seewhy.engine.fold`) and feed the images channels-last
-(:func:`forward_input`): the same function, rounded differently, for 1.1-3x less time.
+(:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently,
+for 1.1-3x less time.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,6 +34,7 @@ from seewhy.engine.capture import Capture, _LayerRoots, finish_capture, target_g
 from seewhy.engine.fold import fold_batchnorm
 from seewhy.engine.guard import ForwardPatch, preserved
 from seewhy.engine.layers import get_module
+from seewhy.engine.layout import forward_input
 from seewhy.engine.targets import ResolvedTargets, ScoreFunction, TargetSpec, resolve_targets
 from seewhy.methods.base import GradientFunction
 from seewhy.methods.registry import RELU_RULES
@@ -157,59 +158,6 @@ def input_gradient(
     return torch.stack(grads, dim=1).contiguous()
 
 
-# Models whose forward failed on a channels-last input (a ``.view`` of a conv output).
-_CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-
-
-def _channels_last(module: nn.Module, inputs: torch.Tensor) -> bool:
-    # Measured on the CPU only; on GPUs the best layout depends on the dtype and the card.
-    if inputs.dim() != 4 or inputs.device.type != "cpu" or module in _CONTIGUOUS_ONLY:
-        return False
-    return any(isinstance(m, nn.Conv2d) for m in module.modules())
-
-
-def forward_input(
-    module: nn.Module,
-    inputs: torch.Tensor,
-    *,
-    channels_last: bool = True,
-    requires_grad: bool = True,
-    before_retry: Callable[[], None] | None = None,
-) -> tuple[torch.Tensor, object]:
-    """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad (or not:
-    ``requires_grad=False``, for the perturbation forwards).
-
-    On the CPU, images go in channels-last when the model has convolutions: the same
-    values in the memory order the CPU convolutions run fastest in, so every forward and
-    backward of the input-space methods is cheaper (ResNet-50 with folded BatchNorms, 10
-    images: 0.68 s instead of 0.86 s; VGG-11: 1.32 s instead of 2.30 s). Other devices
-    keep the input's layout (not measured here). A model whose forward fails on
-    it (``.view`` of a convolution's output) is run again with a contiguous input, and
-    when that works, from then on always; an error of the model's own is raised by the
-    second run. ``before_retry`` resets what the failed forward's hooks collected.
-    The input gradient comes back in the layout of ``x``; callers make it contiguous.
-    ``channels_last=False`` always runs the contiguous input.
-    """
-
-    def leaf(layout: torch.memory_format) -> torch.Tensor:
-        x = inputs.detach().contiguous(memory_format=layout)
-        return x.requires_grad_(True) if requires_grad else x
-
-    if channels_last and _channels_last(module, inputs):
-        x = leaf(torch.channels_last)
-        try:
-            return x, module(x)
-        except RuntimeError:
-            if before_retry is not None:
-                before_retry()
-            x = leaf(torch.contiguous_format)
-            output = module(x)  # an error unrelated to the layout is raised here again
-            _CONTIGUOUS_ONLY.add(module)
-            return x, output
-    x = leaf(torch.contiguous_format)
-    return x, module(x)
-
-
 def capture_inputs(
     model: LoadedModel,
     inputs: torch.Tensor,
@@ -227,7 +175,7 @@ def capture_inputs(
     gradients under every backward rule in ``rules``, for every target.
 
     ``fast`` folds the BatchNorms (:func:`~seewhy.engine.fold.fold_batchnorm`, the chosen
-    layers excepted) and runs the images channels-last (:func:`forward_input`): the same
+    layers excepted) and runs the images channels-last (:func:`~seewhy.engine.layout.forward_input`): the same
     function, rounded differently. ``fast=False`` runs the model exactly as given.
     """
     module = model.module
@@ -295,7 +243,7 @@ def gradient_function(
 
     Each call is one forward of its images with the model frozen and restored (its
     BatchNorms folded, :mod:`seewhy.engine.fold`; the images channels-last,
-    :func:`forward_input`; neither with ``fast=False``), and one backward to the input per
+    :func:`~seewhy.engine.layout.forward_input`; neither with ``fast=False``), and one backward to the input per
     target.
     """
     module = model.module
