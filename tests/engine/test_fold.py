@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import weakref
 
 import pytest
@@ -229,6 +230,39 @@ def test_fast_and_exact_gradients_agree_on_a_batchnorm_network(monkeypatch) -> N
     for name in methods:
         close(fast.maps[name], exact.maps[name], rtol=1e-4)
     assert fast.attributions["gradient"].is_contiguous()
+
+
+def test_the_cam_pass_folds_all_but_the_chosen_layers_pair(monkeypatch) -> None:
+    # The module, not the function of the same name that seewhy.engine exports.
+    capture = importlib.import_module("seewhy.engine.capture")
+    model = with_statistics(resnet18(seed=4))
+    methods = ["gradcam", "gradcam++", "hirescam", "layercam", "eigencam"]
+    folded: list[int] = []
+
+    def spy(module: nn.Module, keep=()) -> list:
+        patches = fold_batchnorm(module, keep)
+        folded.append(len(patches))
+        return patches
+
+    monkeypatch.setattr(capture, "fold_batchnorm", spy)
+    layer = "layer4.1.conv2"  # a conv with its BatchNorm after it: that pair stays
+    fast = seewhy.Explainer(model, layer=layer).explain(X, methods, "top2")
+    assert folded == [38]
+    folded.clear()
+    exact = seewhy.Explainer(model, layer=layer, fast=False).explain(X, methods, "top2")
+    assert not folded
+    assert torch.equal(fast.targets, exact.targets)
+    for name in methods:
+        close(fast.layer_maps[name], exact.layer_maps[name], rtol=1e-4)
+        assert fast.layer_maps[name].is_contiguous()
+
+
+def test_a_cam_pass_on_a_model_that_views_its_conv_output_falls_back() -> None:
+    model = with_statistics(Viewed())
+    fast = seewhy.Explainer(model, layer="conv").explain(X, ["gradcam", "layercam"], "top2")
+    assert model in layout._CONTIGUOUS_ONLY
+    exact = seewhy.Explainer(model, layer="conv", fast=False).explain(X, ["gradcam"], "top2")
+    close(fast.layer_maps["gradcam"], exact.layer_maps["gradcam"], rtol=1e-4)
 
 
 def test_a_model_that_views_its_conv_output_falls_back_to_contiguous() -> None:

@@ -77,9 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="input-space and perturbation passes: fold BatchNorms and run channels-last, "
-        "the same function rounded differently (default); --no-fast runs the model exactly "
-        "as given",
+        help="every pass over the model: fold BatchNorms and run channels-last, the same "
+        "function rounded differently (default); --no-fast runs the model exactly as given",
     )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
 

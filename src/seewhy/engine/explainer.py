@@ -71,10 +71,11 @@ class Explainer:
             list of names.
         device: where to run; default the model's device.
         batch_size: images per forward pass.
-        fast: in the passes that differentiate to the input (the input-space methods)
-            and the perturbation methods' whole-model forwards, fold eval-mode BatchNorms
-            into the convolution before them (:mod:`seewhy.engine.fold`) and, on the
-            CPU, run the images channels-last: the same function, rounded
+        fast: in every pass over the whole model (the one pass that serves the CAM
+            methods, the passes that differentiate to the input, and the perturbation
+            methods' forwards), fold eval-mode BatchNorms into the convolution before
+            them (:mod:`seewhy.engine.fold`; the chosen layers' own pairs excepted) and,
+            on the CPU, run the images channels-last: the same function, rounded
             differently, and 1.1-3x faster on the CPU. Where an activation's input lies
             within rounding of its kink (0 for ReLU; 0 and 6 for ReLU6) the gradient's
             mask can flip, so a small patch of a gradient map may differ from the

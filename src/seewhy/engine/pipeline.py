@@ -104,8 +104,9 @@ def explain_chunk(
     the perturbation methods add forwards without gradients through ``forward_fn`` (whole
     model) and ``head_fn`` (the network after the layer). ``progress`` goes to the
     perturbation methods' progress bars (None: shown for long work). ``fast`` goes to the
-    gradient passes (:func:`~seewhy.engine.backprop.capture_inputs`) and the whole-model
-    perturbation forwards (:func:`~seewhy.engine.perturb.forward_function`).
+    capture pass (:func:`~seewhy.engine.capture.capture` or
+    :func:`~seewhy.engine.backprop.capture_inputs`), the methods' gradient passes and the
+    whole-model perturbation forwards (:func:`~seewhy.engine.perturb.forward_function`).
     """
     specs = {name: get_method(name) for name in request}
     cams = _cam_specs(request)
@@ -137,6 +138,7 @@ def explain_chunk(
             counterfactual=counterfactual,
             need_gradients=need_gradients,
             need_heads=need_heads,
+            fast=fast,
         )
         input_gradients = {}
         objective = captured.targets.objective
