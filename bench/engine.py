@@ -180,6 +180,7 @@ def make_rows(
 
     layer = dict(model.named_modules())[layer_name]
     explainer = seewhy.Explainer(target, layer=layer_name)
+    exact = seewhy.Explainer(target, layer=layer_name, fast=False)
 
     def bare_forward() -> object:
         with torch.no_grad():
@@ -282,6 +283,11 @@ def make_rows(
         Row("sw_top1", "seewhy Grad-CAM, top-1", seewhy_run(["gradcam"], "top1")),
         Row("sw_top5", "seewhy Grad-CAM, top-5", seewhy_run(["gradcam"], "top5")),
         Row("sw_all", "seewhy all 7 methods x top-5 (one call)", seewhy_run(SEVEN, "top5")),
+        Row(
+            "sw_all_exact",
+            "seewhy all 7 methods x top-5, fast=False (the model as given)",
+            lambda: exact.explain(x, methods=SEVEN, targets="top5", progress=False),
+        ),
         Row("sw_all_read", "seewhy all 7 x top-5, every 224 px map read", seewhy_read_all),
         Row("pgc", "pytorch-grad-cam GradCAM, top-5 (5 calls)", pgc_top5, slow=True),
     ]
@@ -371,6 +377,7 @@ def input_space_rows(
 
     layer = dict(model.named_modules())[layer_name]
     explainer = seewhy.Explainer(target, layer=layer_name)
+    exact = seewhy.Explainer(target, layer=layer_name, fast=False)
     exact = seewhy.Explainer(target, layer=layer_name, fast=False)
     sigma = 0.15 * float(x.max() - x.min())  # seewhy's default noise: 0.15 of the range
 
@@ -607,7 +614,13 @@ def checks(results: list[Result]) -> tuple[list[str], bool]:
             ok &= passed
             lines.append(f"{'PASS' if passed else 'FAIL'}  {desc}: {label} ({detail})")
         info = [
+            ("all 7 x top-5 fast=False vs the fast default", seven, by["sw_all_exact"]),
             ("all 7 x top-5 vs torchcam 0.5 GradCAM top-5", seven, by["torchcam"]),
+            (
+                "all 7 x top-5 fast=False vs torchcam 0.5 GradCAM top-5",
+                by["sw_all_exact"],
+                by["torchcam"],
+            ),
             ("all 7 x top-5 vs hand-written head-only top-5", seven, by["hand_head"]),
             (
                 "seewhy Grad-CAM top-5 vs hand-written head-only top-5",
