@@ -257,6 +257,40 @@ def test_the_cam_pass_folds_all_but_the_chosen_layers_pair(monkeypatch) -> None:
         assert fast.layer_maps[name].is_contiguous()
 
 
+class TinySegmenter(nn.Module):
+    """Fully convolutional: (B, 3, H, W) -> (B, 3 classes, H/2, W/2) scores per pixel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(6)
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU(inplace=True)
+        self.body = nn.Conv2d(8, 8, 3, padding=1)
+        self.classifier = nn.Conv2d(8, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.relu(self.body(self.relu(self.bn(self.conv(x))))))
+
+
+def test_a_segmentation_region_target_agrees_on_the_fast_path() -> None:
+    model = with_statistics(TinySegmenter())
+    region = torch.zeros(32, 32)
+    region[8:20, 4:16] = 1
+
+    def target(out: torch.Tensor) -> torch.Tensor:
+        assert out.shape[1:] == (3, 32, 32)
+        return (out[:, 2] * region).sum(dim=(1, 2))
+
+    methods = ["gradcam", "layercam", "saliency"]
+    fast = seewhy.Explainer(model, layer="body").explain(X, methods, target)
+    exact = seewhy.Explainer(model, layer="body", fast=False).explain(X, methods, target)
+    torch.testing.assert_close(fast.scores, exact.scores, rtol=1e-5, atol=1e-5)
+    for name in methods:
+        close(fast.maps[name], exact.maps[name], rtol=1e-4)
+        assert fast.maps[name].abs().sum() > 0
+
+
 def test_a_cam_pass_on_a_model_that_views_its_conv_output_falls_back() -> None:
     model = with_statistics(Viewed())
     fast = seewhy.Explainer(model, layer="conv").explain(X, ["gradcam", "layercam"], "top2")

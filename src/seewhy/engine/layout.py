@@ -42,11 +42,10 @@ def forward_input(
     backward is cheaper (forward and backward to the input, ResNet-50 with folded
     BatchNorms, 10 images: 0.68 s instead of 0.86 s; VGG-11: 1.32 s instead of 2.30 s;
     a forward alone with folded BatchNorms, 8 images: ResNet-50 0.28 s instead of 0.36 s,
-    EfficientNet-Lite0 0.07 s instead of 0.14 s). Other devices
-    keep the input's layout (not measured here). A model whose forward fails on
-    it (``.view`` of a convolution's output) is run again with a contiguous input, and
-    when that works, from then on always; an error of the model's own is raised by the
-    second run. ``before_retry`` resets what the failed forward's hooks collected.
+    EfficientNet-Lite0 0.07 s instead of 0.14 s). Other devices keep the input's layout
+    (not measured here). A model whose forward fails on it (``.view`` of a convolution's
+    output) is run again with a contiguous input, and when that works, from then on
+    always; an error of the model's own is raised by the second run. ``before_retry`` resets what the failed forward's hooks collected.
     The input gradient comes back in the layout of ``x``; callers make it contiguous.
     ``channels_last=False`` always runs the contiguous input.
     """
