@@ -52,6 +52,19 @@ def close(ours: torch.Tensor, reference: torch.Tensor, rtol: float = 1e-5) -> No
     assert error <= rtol * scale, f"max abs difference {error:.3g} vs peak {scale:.3g}"
 
 
+def count_folds(monkeypatch: pytest.MonkeyPatch, engine_module: object) -> list[int]:
+    """The number of patches of each ``fold_batchnorm`` call made from ``engine_module``."""
+    folded: list[int] = []
+
+    def spy(module: nn.Module, keep=()) -> list:
+        patches = fold_batchnorm(module, keep)
+        folded.append(len(patches))
+        return patches
+
+    monkeypatch.setattr(engine_module, "fold_batchnorm", spy)
+    return folded
+
+
 class ConvBnAct(nn.Module):
     """timm-style: same-padding conv, then BatchNormAct2d (BN, drop, ReLU6)."""
 
@@ -213,14 +226,7 @@ def test_the_cache_does_not_keep_a_model_alive() -> None:
 def test_fast_and_exact_gradients_agree_on_a_batchnorm_network(monkeypatch) -> None:
     model = with_statistics(resnet18())
     methods = ["saliency", "gradient", "guided_gradcam", "gradcam"]
-    folded: list[int] = []
-
-    def spy(module: nn.Module, keep=()) -> list:
-        patches = fold_batchnorm(module, keep)
-        folded.append(len(patches))
-        return patches
-
-    monkeypatch.setattr(backprop, "fold_batchnorm", spy)
+    folded = count_folds(monkeypatch, backprop)
     fast = seewhy.Explainer(model, layer="layer4").explain(X, methods, "top2")
     # The one pass of a fresh model folds all 20 pairs (the trace is made before the
     # engine's own layer hooks go on).
@@ -237,14 +243,7 @@ def test_the_cam_pass_folds_all_but_the_chosen_layers_pair(monkeypatch) -> None:
     capture = importlib.import_module("seewhy.engine.capture")
     model = with_statistics(resnet18(seed=4))
     methods = ["gradcam", "gradcam++", "hirescam", "layercam", "eigencam"]
-    folded: list[int] = []
-
-    def spy(module: nn.Module, keep=()) -> list:
-        patches = fold_batchnorm(module, keep)
-        folded.append(len(patches))
-        return patches
-
-    monkeypatch.setattr(capture, "fold_batchnorm", spy)
+    folded = count_folds(monkeypatch, capture)
     layer = "layer4.1.conv2"  # a conv with its BatchNorm after it: that pair stays
     fast = seewhy.Explainer(model, layer=layer).explain(X, methods, "top2")
     assert folded == [38]
@@ -343,14 +342,7 @@ def test_perturbation_forwards_fold_too(monkeypatch) -> None:
     from seewhy.engine import perturb
 
     model = with_statistics(resnet18(seed=2))
-    folded: list[int] = []
-
-    def spy(module: nn.Module, keep=()) -> list:
-        patches = fold_batchnorm(module, keep)
-        folded.append(len(patches))
-        return patches
-
-    monkeypatch.setattr(perturb, "fold_batchnorm", spy)
+    folded = count_folds(monkeypatch, perturb)
     methods = {"occlusion": {"window": 32, "stride": 32}, "scorecam": {}}
     x = X[:1]
     fast = seewhy.Explainer(model, layer="layer4").explain(x, methods, "top2")
