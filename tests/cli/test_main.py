@@ -157,8 +157,11 @@ def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, che
     argv = ["explain", chelsea_path, "--top", "2", "--out", str(out)]
     for method in ("gradcam", "guided_gradcam", "saliency", "smooth:gradcam"):
         argv += ["--method", method]
-    code, stdout, _ = run(capsys, *argv)
+    code, stdout, stderr = run(capsys, *argv)
     assert code == 0 and "Egyptian cat (285)" in stdout
+    # EfficientNet-Lite0's activations are ReLU6: the guided rule has nothing to act on.
+    assert "seewhy: warning: the 'guided' backward rule applies to nn.ReLU modules" in stderr
+    assert "ReLU6 x 33" in stderr and "UserWarning" not in stderr
     entry = json.loads((out / "report.json").read_text())[0]
     assert list(entry["maps"]) == ["gradcam", "guided_gradcam", "saliency", "smooth:gradcam"]
     assert "attribution" in entry["maps"]["guided_gradcam"]

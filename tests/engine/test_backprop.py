@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from helpers.models import TinyGapNet, dirty, resnet18, snapshot, vgg11
@@ -187,3 +189,23 @@ def test_callable_targets_work_for_input_methods() -> None:
     by_function = ex.explain(x, methods, lambda out: out[:, 42])
     for method in methods:
         torch.testing.assert_close(by_function.attributions[method], by_class.attributions[method])
+
+
+def test_guided_rules_on_a_model_without_nn_relu_warn_and_name_its_activations() -> None:
+    relu6 = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Conv2d(4, 4, 3), nn.ReLU6(), nn.Hardswish()
+    )
+    model = nn.Sequential(relu6, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    x = torch.randn(1, 3, 12, 12)
+    with pytest.warns(UserWarning, match=r"nn.ReLU modules .*ReLU6 x 2, Hardswish x 1"):
+        res = seewhy.Explainer(model, layer="0.2").explain(x, ["guided_backprop", "gradient"])
+    torch.testing.assert_close(
+        res.attributions["guided_backprop"], res.attributions["gradient"], rtol=0, atol=0
+    )
+
+
+def test_guided_rules_on_a_model_with_nn_relu_do_not_warn() -> None:
+    x = torch.randn(1, 3, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seewhy.Explainer(resnet18(), layer="layer4").explain(x, ["deconvnet", "saliency"])

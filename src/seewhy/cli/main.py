@@ -7,10 +7,12 @@ options end with a one-line message and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from seewhy.cli import visualize
 
@@ -107,21 +109,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "explain":
-            return _explain(args)
-        if args.command == "layers":
-            return _layers(args)
-        if args.command == "models":
-            return _models()
-        if args.command == "visualize":
-            return visualize.run(args)
-        return _methods()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(args)
     except SeewhyError as error:
         print(f"seewhy: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seewhy: interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "layers":
+        return _layers(args)
+    if args.command == "models":
+        return _models()
+    if args.command == "visualize":
+        return visualize.run(args)
+    return _methods()
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """seewhy's own warnings as one line, like its errors; others as Python prints them."""
+    import seewhy
+
+    if os.path.abspath(filename).startswith(os.path.dirname(os.path.abspath(seewhy.__file__))):
+        print(f"seewhy: warning: {message}", file=file or sys.stderr)
+    else:
+        print(
+            warnings.formatwarning(message, category, filename, lineno, line),
+            end="",
+            file=file or sys.stderr,
+        )
 
 
 def parse_option(text: str) -> tuple[str, str, object]:

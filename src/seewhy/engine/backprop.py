@@ -23,6 +23,8 @@ for 1.1-3x less time.
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +75,25 @@ class ReluRules:
             yield
         finally:
             self.rule = previous
+
+
+def _warn_no_relus(module: nn.Module, rules: Sequence[str]) -> None:
+    """Say that the guided / deconvnet rules change nothing in a model without ``nn.ReLU``."""
+    activations = Counter(
+        type(m).__name__
+        for m in module.modules()
+        if type(m).__module__ == nn.modules.activation.__name__
+    )
+    found = ", ".join(f"{name} x {count}" for name, count in activations.most_common())
+    warnings.warn(
+        f"the {' and '.join(map(repr, rules))} backward rule applies to nn.ReLU modules and "
+        f"{type(module).__name__} has none (activation modules: {found or 'none'}); "
+        "so guided_backprop, deconvnet and their Grad-CAM products use the plain gradient "
+        "there, as Captum's would. "
+        "ReLUs called as functions (F.relu) and other activations keep their usual gradient.",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 class _RuledReLU(torch.autograd.Function):
@@ -175,8 +196,8 @@ def capture_inputs(
     gradients under every backward rule in ``rules``, for every target.
 
     ``fast`` folds the BatchNorms (:func:`~seewhy.engine.fold.fold_batchnorm`, the chosen
-    layers excepted) and runs the images channels-last (:func:`~seewhy.engine.layout.forward_input`): the same
-    function, rounded differently. ``fast=False`` runs the model exactly as given.
+    layers excepted) and runs the images channels-last
+    (:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently. ``fast=False`` runs the model exactly as given.
     """
     module = model.module
     roots = _LayerRoots(layers)
@@ -186,7 +207,10 @@ def capture_inputs(
         # A chosen layer that is itself a ReLU computes the ruled output, which its layer
         # hook then makes the layer's root.
         if any(rule != "normal" for rule in rules):
-            handles.extend(relus.install(module))
+            patches = relus.install(module)
+            if not patches:
+                _warn_no_relus(module, [rule for rule in rules if rule != "normal"])
+            handles.extend(patches)
         if fast:
             # Before the layer hooks go on: no first trace is made while the model has hooks.
             handles.extend(fold_batchnorm(module, keep=roots.names))
