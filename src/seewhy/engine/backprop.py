@@ -87,7 +87,7 @@ def _warn_no_relus(module: nn.Module, rules: Sequence[str]) -> None:
     found = ", ".join(f"{name} x {count}" for name, count in activations.most_common())
     warnings.warn(
         f"the {' and '.join(map(repr, rules))} backward rule applies to nn.ReLU modules and "
-        f"{type(module).__name__} has none (activation modules: {found or 'none'}); "
+        f"{type(module).__name__} has none (activation modules: {found or 'none'}), "
         "so guided_backprop, deconvnet and their Grad-CAM products use the plain gradient "
         "there, as Captum's would. "
         "ReLUs called as functions (F.relu) and other activations keep their usual gradient.",
@@ -197,7 +197,8 @@ def capture_inputs(
 
     ``fast`` folds the BatchNorms (:func:`~seewhy.engine.fold.fold_batchnorm`, the chosen
     layers excepted) and runs the images channels-last
-    (:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently. ``fast=False`` runs the model exactly as given.
+    (:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently.
+    ``fast=False`` runs the model exactly as given.
     """
     module = model.module
     roots = _LayerRoots(layers)
@@ -267,8 +268,8 @@ def gradient_function(
 
     Each call is one forward of its images with the model frozen and restored (its
     BatchNorms folded, :mod:`seewhy.engine.fold`; the images channels-last,
-    :func:`~seewhy.engine.layout.forward_input`; neither with ``fast=False``), and one backward to the input per
-    target.
+    :func:`~seewhy.engine.layout.forward_input`; neither with ``fast=False``), and one
+    backward to the input per target.
     """
     module = model.module
 

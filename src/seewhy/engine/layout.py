@@ -45,9 +45,10 @@ def forward_input(
     EfficientNet-Lite0 0.07 s instead of 0.14 s). Other devices keep the input's layout
     (not measured here). A model whose forward fails on it (``.view`` of a convolution's
     output) is run again with a contiguous input, and when that works, from then on
-    always; an error of the model's own is raised by the second run. ``before_retry`` resets what the failed forward's hooks collected.
-    The input gradient comes back in the layout of ``x``; callers make it contiguous.
-    ``channels_last=False`` always runs the contiguous input.
+    always; an error of the model's own is raised by the second run. ``before_retry``
+    resets what the failed forward's hooks collected. The input gradient comes back in the
+    layout of ``x``; callers make it contiguous. ``channels_last=False`` always runs the
+    contiguous input.
     """
 
     def leaf(layout: torch.memory_format) -> torch.Tensor:
