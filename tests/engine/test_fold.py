@@ -290,6 +290,30 @@ def test_a_segmentation_region_target_agrees_on_the_fast_path() -> None:
         assert fast.maps[name].abs().sum() > 0
 
 
+class DictSegmenter(TinySegmenter):
+    """Returns ``{"out": scores}``, as torchvision's segmentation models do."""
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"out": super().forward(x)}
+
+
+def test_a_target_may_view_the_models_output_on_the_fast_path() -> None:
+    """A channels-last pass gives channels-last outputs; they reach the target contiguous."""
+    model = with_statistics(DictSegmenter())
+    region = torch.zeros(3, 32, 32)
+    region[1, 8:20, 4:16] = 1
+
+    def target(out: torch.Tensor) -> torch.Tensor:
+        return out.view(out.shape[0], -1) @ region.view(-1)  # .view needs contiguous scores
+
+    methods = ["gradcam", "saliency", "occlusion"]
+    fast = seewhy.Explainer(model, layer="body").explain(X, methods, target)
+    exact = seewhy.Explainer(model, layer="body", fast=False).explain(X, methods, target)
+    assert model not in layout._CONTIGUOUS_ONLY  # the model itself ran channels-last
+    for name in methods:
+        close(fast.maps[name], exact.maps[name], rtol=1e-4)
+
+
 def test_a_cam_pass_on_a_model_that_views_its_conv_output_falls_back() -> None:
     model = with_statistics(Viewed())
     fast = seewhy.Explainer(model, layer="conv").explain(X, ["gradcam", "layercam"], "top2")

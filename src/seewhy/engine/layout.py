@@ -10,6 +10,7 @@ forwards run their images through :func:`forward_input`; ``fast=False`` turns it
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
@@ -47,7 +48,8 @@ def forward_input(
     output) is run again with a contiguous input, and when that works, from then on
     always; an error of the model's own is raised by the second run. ``before_retry``
     resets what the failed forward's hooks collected. The input gradient comes back in the
-    layout of ``x``; callers make it contiguous. ``channels_last=False`` always runs the
+    layout of ``x``; callers make it contiguous. The model's outputs (tensors, or tensors in
+    plain dicts, lists or tuples) come back contiguous. ``channels_last=False`` always runs the
     contiguous input.
     """
 
@@ -58,7 +60,9 @@ def forward_input(
     if channels_last and _channels_last(module, inputs):
         x = leaf(torch.channels_last)
         try:
-            return x, module(x)
+            # The outputs go on contiguous: a segmentation map's scores or a user's
+            # ``select_output`` may ``.view`` them, as they could the model's own.
+            return x, _contiguous(module(x))
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
@@ -68,3 +72,15 @@ def forward_input(
             return x, output
     x = leaf(torch.contiguous_format)
     return x, module(x)
+
+
+def _contiguous(output: object) -> object:
+    """``output`` with every tensor in it contiguous: a tensor, or tensors in plain dicts,
+    lists and tuples (nested); other containers are passed through as they are."""
+    if isinstance(output, torch.Tensor):
+        return output.contiguous()
+    if type(output) in (dict, OrderedDict):
+        return type(output)((key, _contiguous(value)) for key, value in output.items())
+    if type(output) in (list, tuple):
+        return type(output)(_contiguous(value) for value in output)
+    return output
