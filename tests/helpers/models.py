@@ -87,3 +87,23 @@ class TwoLayerReLU(nn.Module):
         hidden = self.hidden(x.flatten(1))
         hidden = torch.nn.functional.relu(hidden) if self.functional else self.relu(hidden)
         return self.out(hidden)
+
+
+def with_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Running statistics and affine parameters far from the identity, so folding matters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(0.3 * torch.randn(m.num_features, generator=generator))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=generator))
+                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=generator))
+                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=generator))
+    return model.eval()
+
+
+def close(ours: torch.Tensor, reference: torch.Tensor, rtol: float = 1e-5) -> None:
+    """``ours`` equals ``reference`` to within ``rtol`` of the reference's peak."""
+    scale = float(reference.abs().max())
+    error = float((ours - reference).abs().max())
+    assert error <= rtol * scale, f"max abs difference {error:.3g} vs peak {scale:.3g}"
