@@ -10,7 +10,9 @@ images per second = iterations per second x batch.
 
 Rows: class visualization (``Class``, the full network) and filter visualization
 (``Channel`` of ``--layer``: the forward pass stops after that layer), each with the
-``pixel`` and ``fourier`` parameterizations.
+``pixel`` and ``fourier`` parameterizations. Each row runs with seewhy's ``fast`` default
+(BatchNorms folded into their convolutions, images channels-last) and with ``fast=False``
+(the model exactly as given), one after the other.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from seewhy.synthesis import Channel, Class, synthesize
 SIZE = 224
 
 
-def iterations_per_second(model, objectives, parameterization: str, steps: int, warmup: int):
+def iterations_per_second(
+    model, objectives, parameterization: str, steps: int, warmup: int, fast: bool = True
+):
     stamps: list[float] = []
     synthesize(
         model,
@@ -35,6 +39,7 @@ def iterations_per_second(model, objectives, parameterization: str, steps: int, 
         parameterization=parameterization,
         progress=False,
         callback=lambda step, values: stamps.append(time.perf_counter()),
+        fast=fast,
     )
     return steps / (stamps[-1] - stamps[warmup - 1])
 
@@ -60,22 +65,39 @@ def main() -> None:
                     objectives = [Class(285 + k) for k in range(batch)]
                 else:
                     objectives = [Channel(args.layer, k) for k in range(batch)]
-                rate = iterations_per_second(
-                    model, objectives, parameterization, args.steps, max(args.warmup, 1)
+                rate, exact = (
+                    iterations_per_second(
+                        model,
+                        objectives,
+                        parameterization,
+                        args.steps,
+                        max(args.warmup, 1),
+                        fast=fast,
+                    )
+                    for fast in (True, False)
                 )
-                rows.append((kind, parameterization, batch, rate, rate * batch))
+                rows.append((kind, parameterization, batch, rate, rate * batch, exact))
     print(f"EfficientNet-Lite0, {SIZE} px, CPU, {torch.get_num_threads()} thread(s)")
     if args.markdown:
-        print("| objective | parameterization | batch | it/s | images/s |")
-        print("|---|---|---|---|---|")
-        for kind, parameterization, batch, rate, images in rows:
+        print(
+            "| objective | parameterization | batch | it/s | images/s | it/s fast=False | fast gain |"
+        )
+        print("|---|---|---|---:|---:|---:|---:|")
+        for kind, parameterization, batch, rate, images, exact in rows:
             label = "class" if kind == "class" else f"filter ({args.layer})"
-            print(f"| {label} | {parameterization} | {batch} | {rate:.2f} | {images:.2f} |")
+            print(
+                f"| {label} | {parameterization} | {batch} | {rate:.2f} | {images:.2f} "
+                f"| {exact:.2f} | {rate / exact:.2f}x |"
+            )
         return
-    print(f"{'objective':<18} {'param':<8} {'batch':>5} {'it/s':>8} {'images/s':>9}")
-    for kind, parameterization, batch, rate, images in rows:
+    header = f"{'objective':<18} {'param':<8} {'batch':>5} {'it/s':>8} {'images/s':>9}"
+    print(f"{header} {'fast=False':>10} {'gain':>6}")
+    for kind, parameterization, batch, rate, images, exact in rows:
         label = "class" if kind == "class" else f"filter {args.layer}"
-        print(f"{label:<18} {parameterization:<8} {batch:>5} {rate:>8.2f} {images:>9.2f}")
+        print(
+            f"{label:<18} {parameterization:<8} {batch:>5} {rate:>8.2f} {images:>9.2f} "
+            f"{exact:>10.2f} {rate / exact:>5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 import torch
-from helpers.models import close, resnet18, snapshot, with_statistics
+from helpers.models import close, count_folds, resnet18, snapshot, with_statistics
 from timm.layers import BatchNormAct2d, Conv2dSame
 from torch import nn
 
@@ -31,19 +31,6 @@ def folded_output(model: nn.Module, x: torch.Tensor, keep: tuple[str, ...] = ())
 def plain_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with preserved(model), torch.no_grad():
         return model(x)
-
-
-def count_folds(monkeypatch: pytest.MonkeyPatch, engine_module: object) -> list[int]:
-    """The number of patches of each ``fold_batchnorm`` call made from ``engine_module``."""
-    folded: list[int] = []
-
-    def spy(module: nn.Module, keep=()) -> list:
-        patches = fold_batchnorm(module, keep)
-        folded.append(len(patches))
-        return patches
-
-    monkeypatch.setattr(engine_module, "fold_batchnorm", spy)
-    return folded
 
 
 class ConvBnAct(nn.Module):

@@ -1,10 +1,14 @@
-"""Tiny hand-built and small torchvision models shared by the tests (no downloads)."""
+"""Tiny hand-built and small torchvision models shared by the tests (no downloads), and
+the helpers that check the engine's fast path on them."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torchvision
 from torch import nn
+
+from seewhy.engine.fold import fold_batchnorm
 
 
 class TinyGapNet(nn.Module):
@@ -107,3 +111,16 @@ def close(ours: torch.Tensor, reference: torch.Tensor, rtol: float = 1e-5) -> No
     scale = float(reference.abs().max())
     error = float((ours - reference).abs().max())
     assert error <= rtol * scale, f"max abs difference {error:.3g} vs peak {scale:.3g}"
+
+
+def count_folds(monkeypatch: pytest.MonkeyPatch, engine_module: object) -> list[int]:
+    """The number of patches of each ``fold_batchnorm`` call made from ``engine_module``."""
+    folded: list[int] = []
+
+    def spy(module: nn.Module, keep=()) -> list:
+        patches = fold_batchnorm(module, keep)
+        folded.append(len(patches))
+        return patches
+
+    monkeypatch.setattr(engine_module, "fold_batchnorm", spy)
+    return folded

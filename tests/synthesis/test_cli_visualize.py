@@ -49,3 +49,21 @@ def test_bad_options_exit_2_with_one_line(argv, message, tmp_path, capsys) -> No
     assert code == 2
     assert err[-1].startswith("seewhy: error: ") and message in err[-1], err
     assert not list(tmp_path.iterdir())
+
+
+def test_fast_flag_reaches_synthesize(tmp_path, monkeypatch, capsys) -> None:
+    import seewhy.synthesis
+
+    seen: list[bool] = []
+    real = seewhy.synthesis.synthesize
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fast"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seewhy.synthesis, "synthesize", spy)
+    for flag in ("--no-fast", "--fast"):
+        argv = ["visualize", "--class", "285", "--steps", "1", flag, "--out", str(tmp_path / flag)]
+        assert main(argv) == 0
+    assert seen == [False, True]
+    assert len(capsys.readouterr().out.splitlines()) == 2

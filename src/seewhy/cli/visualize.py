@@ -57,6 +57,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--size", type=int, default=None, help="filter image side in pixels (default: the model's)"
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the model's)")
+    parser.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fold BatchNorms and run channels-last: the same function rounded differently, "
+        "about 1.5x the steps per second (default); --no-fast runs the model exactly as given",
+    )
     parser.add_argument("--out", default="seewhy-visualize", help="output folder")
     return parser
 
@@ -116,6 +123,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "parameterization": args.param,
         "progress": True,
+        "fast": args.fast,
     }
 
 

@@ -57,21 +57,43 @@ def forward_input(
         x = inputs.detach().contiguous(memory_format=layout)
         return x.requires_grad_(True) if requires_grad else x
 
+    return forward_in_layout(
+        module, inputs, leaf, channels_last=channels_last, before_retry=before_retry
+    )
+
+
+def forward_in_layout(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    make: Callable[[torch.memory_format], torch.Tensor],
+    *,
+    call: Callable[[torch.Tensor], object] | None = None,
+    channels_last: bool = True,
+    before_retry: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, object]:
+    """``(x, call(x))`` with ``x = make(layout)``: channels-last when :func:`forward_input`
+    would use it, with the same fallback, else contiguous. ``call`` defaults to ``module``.
+
+    For callers whose input must stay in the graph (activation maximization differentiates
+    to the image's parameters): ``make`` may be ``inputs.contiguous(memory_format=...)``,
+    which autograd follows. Exceptions other than ``RuntimeError`` pass straight through.
+    """
+    call = module if call is None else call
     if channels_last and _channels_last(module, inputs):
-        x = leaf(torch.channels_last)
+        x = make(torch.channels_last)
         try:
             # The outputs go on contiguous: a segmentation map's scores or a user's
             # ``select_output`` may ``.view`` them, as they could the model's own.
-            return x, _contiguous(module(x))
+            return x, _contiguous(call(x))
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
-            x = leaf(torch.contiguous_format)
-            output = module(x)  # an error unrelated to the layout is raised here again
+            x = make(torch.contiguous_format)
+            output = call(x)  # an error unrelated to the layout is raised here again
             _CONTIGUOUS_ONLY.add(module)
             return x, output
-    x = leaf(torch.contiguous_format)
-    return x, module(x)
+    x = make(torch.contiguous_format)
+    return x, call(x)
 
 
 def _contiguous(output: object) -> object:

@@ -11,8 +11,10 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from seewhy.engine.fold import fold_batchnorm
 from seewhy.engine.guard import preserved
 from seewhy.engine.layers import get_module
+from seewhy.engine.layout import forward_in_layout
 from seewhy.errors import LayerError, MethodError
 from seewhy.models.base import LoadedModel
 from seewhy.synthesis.objectives import (
@@ -44,14 +46,21 @@ class _Forward:
 
     Forward hooks (registered into ``preserved``'s handle list, so they are removed on every
     path) keep each needed layer's first output. When no objective reads the class scores, the
-    pass stops right after the last needed layer.
+    pass stops right after the last needed layer. ``fast`` folds the BatchNorms (the needed
+    layers' own pairs excepted) and runs the images channels-last, as the Explainer does.
     """
 
-    def __init__(self, model: LoadedModel, layers: list[str], handles: list) -> None:
+    def __init__(
+        self, model: LoadedModel, layers: list[str | None], handles: list, *, fast: bool = True
+    ) -> None:
         self.model = model
         self.layers = list(dict.fromkeys(name for name in layers if name is not None))
         self.need_output = None in layers
         self.captured: dict[str, torch.Tensor] = {}
+        self.fast = fast
+        if fast:
+            # Before the layer hooks go on: no first trace is made while the model has hooks.
+            handles.extend(fold_batchnorm(model.module, keep=self.layers))
         for name in self.layers:
             module = get_module(model.module, name)
             handles.append(module.register_forward_hook(self._hook(name)))
@@ -73,7 +82,14 @@ class _Forward:
     def __call__(self, inputs: torch.Tensor) -> dict[str | None, torch.Tensor]:
         self.captured = {}
         try:
-            raw = self.model.module(inputs)
+            # ``contiguous`` is differentiable: the image's parameters stay in the graph.
+            _, raw = forward_in_layout(
+                self.model.module,
+                inputs,
+                lambda layout: inputs.contiguous(memory_format=layout),
+                channels_last=self.fast,
+                before_retry=self.captured.clear,
+            )
         except _Captured:
             raw = None
         outputs: dict[str | None, torch.Tensor] = dict(self.captured)
@@ -160,6 +176,7 @@ def synthesize(
     size: int | None = None,
     progress: bool | None = None,
     callback: Callback | None = None,
+    fast: bool = True,
 ) -> SynthesisResult:
     """Images that maximize ``objective`` by gradient ascent on the input (Adam).
 
@@ -205,6 +222,12 @@ def synthesize(
         size: the image side (default: the model's input size).
         progress: show a progress bar; by default for 50 steps or more.
         callback: called after each step with ``(step, values)``.
+        fast: fold eval-mode BatchNorms into their convolutions
+            (:mod:`seewhy.engine.fold`) and, on the CPU, run the images channels-last
+            (:mod:`seewhy.engine.layout`): the same function, rounded differently, and about
+            1.5x the steps per second on EfficientNet-Lite0. Gradient ascent amplifies
+            rounding, so the images differ from ``fast=False``'s (each is reproducible with
+            its seed). ``False`` runs the model exactly as given.
 
     Raises:
         LayerError: an unknown layer (with the closest names) or one that does not run.
@@ -241,7 +264,7 @@ def synthesize(
     show = progress if progress is not None else steps >= PROGRESS_FROM
 
     with preserved(model.module) as handles:
-        forward = _Forward(model, [layer_of(o) for o in objectives], handles)
+        forward = _Forward(model, [layer_of(o) for o in objectives], handles, fast=fast)
         with torch.no_grad():
             outputs = forward((image.pixels() - mean) / std)
             resolved = [
