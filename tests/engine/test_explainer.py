@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision
 from helpers.models import TinyGapNet
 from PIL import Image
 
@@ -117,3 +118,45 @@ def test_device_is_honoured(tiny) -> None:
     ex = seewhy.Explainer(tiny, layer="features", device="cpu")
     assert ex.device == torch.device("cpu")
     assert ex.explain(torch.zeros(1, 3, 16, 16)).maps["gradcam"].device.type == "cpu"
+
+
+def _live(name: str, size: int) -> torch.nn.Module:
+    """A torchvision model with random weights whose BatchNorm statistics are measured on
+    random batches: with made-up statistics most of these nets are dead (the same output
+    for every input), and dead nets' maps are rounding noise on both paths."""
+    model = getattr(torchvision.models, name)(weights=None)
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the batches below
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, 3, size, size, generator=generator))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "shufflenet_v2_x0_5", "regnet_y_400mf"])
+def test_fast_and_exact_agree_on_varied_architectures(name: str) -> None:
+    """Squeeze-excitation, Hardswish, channel-shuffle views: the fast path (folded
+    BatchNorms, channels-last) gives the model-as-given maps for every family of methods."""
+    model = _live(name, 64)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    methods = {
+        "gradcam": {},
+        "layercam": {},
+        "saliency": {},
+        "integrated_gradients": {"steps": 4},
+        "occlusion": {"window": 16, "stride": 16},
+    }
+    fast = seewhy.Explainer(model, layer="auto").explain(x, methods, "top2", progress=False)
+    exact = seewhy.Explainer(model, layer="auto", fast=False).explain(
+        x, methods, "top2", progress=False
+    )
+    assert torch.equal(fast.targets, exact.targets)
+    assert not torch.allclose(exact.scores[0], exact.scores[1])  # a live network
+    for key in fast.maps:
+        ours, reference = fast.maps[key].flatten(), exact.maps[key].flatten()
+        cosine = float(ours @ reference / (ours.norm() * reference.norm()))
+        assert cosine > 0.999, (key, cosine)
