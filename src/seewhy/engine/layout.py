@@ -4,7 +4,8 @@ A convolution network computes the same values whatever the memory order of its 
 PyTorch's CPU convolutions run fastest on channels-last (NHWC) tensors, and a
 channels-last input keeps the activations channels-last all the way through. The capture
 passes (CAM and input gradients), the methods' gradient passes and the perturbation
-forwards run their images through :func:`forward_input`; ``fast=False`` turns it off.
+forwards run their images through :func:`forward_input`, activation maximization through
+:func:`forward_in_layout`; ``fast=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def forward_input(
     always; an error of the model's own is raised by the second run. ``before_retry``
     resets what the failed forward's hooks collected. The input gradient comes back in the
     layout of ``x``; callers make it contiguous. The model's outputs (tensors, or tensors in
-    plain dicts, lists or tuples) come back contiguous. ``channels_last=False`` always runs the
-    contiguous input.
+    plain dicts, lists or tuples) come back contiguous. ``channels_last=False`` always runs
+    the contiguous input.
     """
 
     def leaf(layout: torch.memory_format) -> torch.Tensor:
@@ -67,33 +68,31 @@ def forward_in_layout(
     inputs: torch.Tensor,
     make: Callable[[torch.memory_format], torch.Tensor],
     *,
-    call: Callable[[torch.Tensor], object] | None = None,
     channels_last: bool = True,
     before_retry: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, object]:
-    """``(x, call(x))`` with ``x = make(layout)``: channels-last when :func:`forward_input`
-    would use it, with the same fallback, else contiguous. ``call`` defaults to ``module``.
+    """``(x, module(x))`` with ``x = make(layout)``: channels-last on the CPU for a model
+    with convolutions (see :func:`forward_input`, which builds on it), else contiguous.
 
     For callers whose input must stay in the graph (activation maximization differentiates
     to the image's parameters): ``make`` may be ``inputs.contiguous(memory_format=...)``,
     which autograd follows. Exceptions other than ``RuntimeError`` pass straight through.
     """
-    call = module if call is None else call
     if channels_last and _channels_last(module, inputs):
         x = make(torch.channels_last)
         try:
             # The outputs go on contiguous: a segmentation map's scores or a user's
             # ``select_output`` may ``.view`` them, as they could the model's own.
-            return x, _contiguous(call(x))
+            return x, _contiguous(module(x))
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
             x = make(torch.contiguous_format)
-            output = call(x)  # an error unrelated to the layout is raised here again
+            output = module(x)  # an error unrelated to the layout is raised here again
             _CONTIGUOUS_ONLY.add(module)
             return x, output
     x = make(torch.contiguous_format)
-    return x, call(x)
+    return x, module(x)
 
 
 def _contiguous(output: object) -> object:
