@@ -186,8 +186,9 @@ def make_rows(
         with torch.no_grad():
             return model(x)
 
-    def seewhy_run(methods: list[str], targets: str) -> Callable[[], object]:
-        return lambda: explainer.explain(x, methods=methods, targets=targets, progress=False)
+    def seewhy_run(methods: list[str], targets: str, fast: bool = True) -> Callable[[], object]:
+        runner = explainer if fast else exact
+        return lambda: runner.explain(x, methods=methods, targets=targets, progress=False)
 
     def seewhy_read_all() -> object:
         # res.maps upsamples on first read; this row pays for reading every 224 px map.
@@ -286,7 +287,7 @@ def make_rows(
         Row(
             "sw_all_exact",
             "seewhy all 7 methods x top-5, fast=False (the model as given)",
-            lambda: exact.explain(x, methods=SEVEN, targets="top5", progress=False),
+            seewhy_run(SEVEN, "top5", fast=False),
         ),
         Row("sw_all_read", "seewhy all 7 x top-5, every 224 px map read", seewhy_read_all),
         Row("pgc", "pytorch-grad-cam GradCAM, top-5 (5 calls)", pgc_top5, slow=True),
@@ -377,7 +378,6 @@ def input_space_rows(
 
     layer = dict(model.named_modules())[layer_name]
     explainer = seewhy.Explainer(target, layer=layer_name)
-    exact = seewhy.Explainer(target, layer=layer_name, fast=False)
     exact = seewhy.Explainer(target, layer=layer_name, fast=False)
     sigma = 0.15 * float(x.max() - x.min())  # seewhy's default noise: 0.15 of the range
 
