@@ -26,6 +26,7 @@ import torch
 from torch import fx, nn
 
 from seewhy.engine.guard import has_hooks
+from seewhy.engine.layers import get_module
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, fx.GraphModule | None]] = (
     weakref.WeakKeyDictionary()
@@ -104,8 +105,7 @@ def layer_tail(
     (the model was changed since) is traced again. While an ancestor of the layer carries
     hooks, nothing is traced and the answer is None.
     """
-    ancestors = dict(module.named_modules())
-    if any(has_hooks(ancestors[name]) for name in _ancestors(layer)):
+    if any(has_hooks(get_module(module, name)) for name in _ancestors(layer)):
         # The trace runs the ancestors' forwards, hooks included, on symbolic values; the
         # user's hooks must not see those: whole forwards instead (not cached).
         return None
