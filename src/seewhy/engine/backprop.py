@@ -171,7 +171,7 @@ def input_gradient(
     """
     count = objective.shape[1]
     if x.device.type != "cpu" or count == 1:
-        return target_gradients(objective, [x], retain_graph=retain_graph)[0].contiguous()
+        return target_gradients(objective, [x], retain_graph=retain_graph)[0]
     grads = [
         torch.autograd.grad(objective[:, t].sum(), x, retain_graph=retain_graph or t < count - 1)[0]
         for t in range(count)
@@ -226,7 +226,7 @@ def capture_inputs(
             gradients: dict[str, torch.Tensor] = {}
             if need_gradients and root_list:
                 grads = target_gradients(objective, root_list, retain_graph=bool(rules))
-                gradients = {name: g.contiguous() for name, g in zip(roots.names, grads)}
+                gradients = dict(zip(roots.names, grads))
             input_gradients: dict[str, torch.Tensor] = {}
             for i, rule in enumerate(rules):
                 with relus.using(rule):

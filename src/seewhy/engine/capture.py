@@ -100,13 +100,16 @@ def target_gradients(
     Images in a batch are independent (eval mode), so one backward of ``objective[:, t].sum()``
     gives target t for every image; the T backward passes run as one batched
     vector-Jacobian product, or as a loop over the head when batching is not supported.
+
+    The gradients come back contiguous on every path: the methods' element-wise passes over
+    (B, T, K, h, w) run markedly faster on a contiguous tensor, and a channels-last pass
+    gives channels-last gradients.
     """
     batch, count = objective.shape
     if count == 1:
         grads = torch.autograd.grad(
             objective.sum(), roots, allow_unused=True, retain_graph=retain_graph
         )
-        # Contiguous, as below: a channels-last pass gives channels-last gradients.
         return [_or_zeros(g, r).unsqueeze(1).contiguous() for g, r in zip(grads, roots)]
     basis = torch.eye(count, dtype=objective.dtype, device=objective.device)
     grad_outputs = basis.unsqueeze(1).expand(count, batch, count)
@@ -114,8 +117,7 @@ def target_gradients(
         grads = torch.autograd.grad(
             objective, roots, grad_outputs=grad_outputs, is_grads_batched=True, retain_graph=True
         )
-        # (T, B, ...) -> (B, T, ...), made contiguous once here: the methods' element-wise
-        # passes over (B, T, K, h, w) run markedly faster on a contiguous tensor.
+        # (T, B, ...) -> (B, T, ...), made contiguous once here.
         stacked = [
             _or_zeros(g, r, count).transpose(0, 1).contiguous() for g, r in zip(grads, roots)
         ]
@@ -125,7 +127,7 @@ def target_gradients(
             for t in range(count)
         ]
         stacked = [
-            torch.stack([_or_zeros(grads[i], root) for grads in per_target], dim=1)
+            torch.stack([_or_zeros(grads[i], root) for grads in per_target], dim=1).contiguous()
             for i, root in enumerate(roots)
         ]
     return stacked
