@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.models import TinyGapNet, resnet18, snapshot
+from helpers.models import TinyGapNet, dirty, resnet18, snapshot
 
 import seewhy
 from seewhy.engine.guard import preserved
 
 
-def _dirty(model: torch.nn.Module) -> torch.nn.Module:
-    """A model in train mode with a frozen layer and an accumulated .grad, as users leave them."""
-    model.train()
-    first = next(model.parameters())
-    first.requires_grad_(False)
-    last = list(model.parameters())[-1]
-    last.grad = torch.full_like(last, 3.0)
-    return model
-
-
 @pytest.mark.parametrize("methods", [["gradcam", "cam", "eigencam"], ["gradcam++", "layercam"]])
 def test_model_unchanged_after_explain(methods: list[str]) -> None:
-    model = _dirty(TinyGapNet())
+    model = dirty(TinyGapNet())
     before = snapshot(model)
     grad_before = list(model.parameters())[-1].grad.clone()
     seewhy.Explainer(model, layer="features").explain(torch.randn(2, 3, 16, 16), methods, "top2")
@@ -32,7 +22,7 @@ def test_model_unchanged_after_explain(methods: list[str]) -> None:
 
 
 def test_model_unchanged_after_exception_in_target_callable() -> None:
-    model = _dirty(resnet18())
+    model = dirty(resnet18())
     before = snapshot(model)
 
     def broken(output: torch.Tensor) -> torch.Tensor:
@@ -45,7 +35,7 @@ def test_model_unchanged_after_exception_in_target_callable() -> None:
 
 
 def test_model_unchanged_after_error_in_method() -> None:
-    model = _dirty(resnet18())
+    model = dirty(resnet18())
     before = snapshot(model)
     with pytest.raises(seewhy.MethodError):
         # layer3 is not followed by GAP + Linear: CAM refuses, after the pass.
@@ -54,7 +44,7 @@ def test_model_unchanged_after_error_in_method() -> None:
 
 
 def test_preserved_sets_and_restores_flags() -> None:
-    model = _dirty(TinyGapNet())
+    model = dirty(TinyGapNet())
     with preserved(model) as handles:
         assert not model.training
         assert all(not p.requires_grad for p in model.parameters())
