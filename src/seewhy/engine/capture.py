@@ -224,7 +224,7 @@ def finish_capture(
 ) -> Capture:
     """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
     activations = {name: root.detach().contiguous() for name, root in zip(names, roots)}
-    output = output.detach().contiguous()  # a segmentation output of a channels-last pass
+    output = output.detach()
     heads = {
         name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
         for name, acts in activations.items()
