@@ -5,15 +5,16 @@
 >>> res = seewhy.Explainer(lm).explain(["cat.jpg"], methods=["gradcam"], targets="top5")
 """
 
-from seewhy.engine.explainer import Explainer
 from seewhy.errors import (
     ImageError,
     LayerError,
     MethodError,
     ModelError,
+    OptionError,
     SeewhyError,
     TargetError,
 )
+from seewhy.explain import Explainer
 from seewhy.methods import available_methods, register
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult
@@ -29,6 +30,7 @@ __all__ = [
     "LoadedModel",
     "MethodError",
     "ModelError",
+    "OptionError",
     "SeewhyError",
     "TargetError",
     "available_methods",

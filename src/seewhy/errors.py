@@ -14,7 +14,15 @@ class SeewhyError(Exception):
 
 
 class ImageError(SeewhyError):
-    """An input image is missing, unreadable, too large or not an image."""
+    """An input image is missing, unreadable, too large or not an image.
+
+    ``records`` (when given) lists every input of the call with its error, so a caller can
+    report them without reading the inputs again.
+    """
+
+    def __init__(self, message: str, *, records: list | None = None) -> None:
+        super().__init__(message)
+        self.records = records
 
 
 class ModelError(SeewhyError):
@@ -31,6 +39,11 @@ class MethodError(SeewhyError):
 
 class TargetError(SeewhyError):
     """A target (class id, label name, top-k or callable) is wrong."""
+
+
+class OptionError(SeewhyError, ValueError):
+    """A bad value for an argument that is not a model, layer, method or target: a batch
+    size, a drawing option, a flag that is not True or False."""
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

@@ -189,7 +189,7 @@ def test_perturbation_methods_with_options(capsys, tmp_path, chelsea_path) -> No
 
 
 def test_fast_flag_reaches_the_explainer(capsys, tmp_path, chelsea_path, monkeypatch) -> None:
-    import seewhy.engine.explainer as engine
+    import seewhy.explain as engine
 
     seen = []
 

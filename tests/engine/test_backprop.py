@@ -6,12 +6,13 @@ import warnings
 
 import pytest
 import torch
+from helpers.engine import capture
 from helpers.models import TinyGapNet, dirty, resnet18, snapshot, vgg11
 from torch import nn
 
 import seewhy
-from seewhy.engine import pipeline
-from seewhy.engine.backprop import ReluRules, capture_inputs
+from seewhy.engine.backprop import ReluRules
+from seewhy.engine.runner import Runner
 from seewhy.models import LoadedModel
 
 INPUT_METHODS = {
@@ -72,10 +73,14 @@ def test_cam_maps_are_the_same_on_both_paths() -> None:
 
 
 def test_cam_only_requests_keep_the_head_only_pass(monkeypatch) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise AssertionError("capture_inputs must not run for CAM-only requests")
+    rules: list[list[str]] = []
+    original = Runner.capture
 
-    monkeypatch.setattr(pipeline, "capture_inputs", fail)
+    def spy(self: Runner, inputs: torch.Tensor, layers: list[str], **kwargs: object):
+        rules.append(list(kwargs["rules"]))  # type: ignore[call-overload]
+        return original(self, inputs, layers, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Runner, "capture", spy)
     model = TinyGapNet()
     seen: list[bool] = []
     handle = model.features[0].register_forward_hook(lambda m, i, o: seen.append(o.requires_grad))
@@ -88,31 +93,28 @@ def test_cam_only_requests_keep_the_head_only_pass(monkeypatch) -> None:
     finally:
         handle.remove()
     assert seen[:2] == [False, False]
+    assert rules[:2] == [[], []]  # no rule: the input is not in the graph
 
 
 def test_normal_rule_equals_autograd_and_layer_gradients_equal_capture() -> None:
     model = vgg11()
     lm = LoadedModel(model, "vgg11")
     x = torch.randn(2, 3, 64, 64)
-    passed = capture_inputs(lm, x, ["features.18"], "top2", rules=("normal", "guided"), fast=False)
+    passed = capture(lm, x, ["features.18"], "top2", rules=("normal", "guided"), fast=False)
     leaf = x.clone().requires_grad_(True)
     output = model(leaf)
     for t in range(2):
-        score = output.gather(1, passed.capture.targets.indices[:, t : t + 1]).sum()
+        score = output.gather(1, passed.targets.indices[:, t : t + 1]).sum()
         (expected,) = torch.autograd.grad(score, leaf, retain_graph=True)
         torch.testing.assert_close(passed.input_gradients["normal"][:, t], expected)
-    from seewhy.engine.capture import capture
-
     plain = capture(lm, x, ["features.18"], "top2")
-    torch.testing.assert_close(
-        passed.capture.gradients["features.18"], plain.gradients["features.18"]
-    )
+    torch.testing.assert_close(passed.gradients["features.18"], plain.gradients["features.18"])
     assert not torch.allclose(passed.input_gradients["guided"], passed.input_gradients["normal"])
     model.zero_grad(set_to_none=True)
 
 
 def test_relu_rules_reject_unknown_rule() -> None:
-    with pytest.raises(ValueError, match="unknown ReLU rule"):
+    with pytest.raises(seewhy.MethodError, match="unknown ReLU rule"):
         with ReluRules().using("leaky"):
             pass
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from helpers.engine import capture
 from helpers.models import TinyGapNet, resnet18
 
 import seewhy
-from seewhy.engine.capture import capture, target_gradients
+from seewhy.engine.capture import target_gradients
 from seewhy.engine.targets import Classes
 from seewhy.models import LoadedModel
 

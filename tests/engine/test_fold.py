@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib
 import weakref
 
 import pytest
@@ -13,7 +12,7 @@ from timm.layers import BatchNormAct2d, Conv2dSame
 from torch import nn
 
 import seewhy
-from seewhy.engine import backprop
+from seewhy.engine import passes
 from seewhy.engine.fold import conv_norm_pairs, fold_batchnorm
 from seewhy.engine.guard import preserved
 
@@ -180,7 +179,7 @@ def test_the_cache_does_not_keep_a_model_alive() -> None:
 def test_fast_and_exact_gradients_agree_on_a_batchnorm_network(monkeypatch) -> None:
     model = with_statistics(resnet18())
     methods = ["saliency", "gradient", "guided_gradcam", "gradcam"]
-    folded = count_folds(monkeypatch, backprop)
+    folded = count_folds(monkeypatch, passes)
     fast = seewhy.Explainer(model, layer="layer4").explain(X, methods, "top2")
     # The one pass of a fresh model folds all 20 pairs (the trace is made before the
     # engine's own layer hooks go on).
@@ -193,11 +192,9 @@ def test_fast_and_exact_gradients_agree_on_a_batchnorm_network(monkeypatch) -> N
 
 
 def test_the_cam_pass_folds_all_but_the_chosen_layers_pair(monkeypatch) -> None:
-    # The module, not the function of the same name that seewhy.engine exports.
-    capture = importlib.import_module("seewhy.engine.capture")
     model = with_statistics(resnet18(seed=4))
     methods = ["gradcam", "gradcam++", "hirescam", "layercam", "eigencam"]
-    folded = count_folds(monkeypatch, capture)
+    folded = count_folds(monkeypatch, passes)
     layer = "layer4.1.conv2"  # a conv with its BatchNorm after it: that pair stays
     fast = seewhy.Explainer(model, layer=layer).explain(X, methods, "top2")
     assert folded == [38]
@@ -225,10 +222,8 @@ def test_the_users_hooks_never_see_the_symbolic_trace() -> None:
 
 
 def test_perturbation_forwards_fold_too(monkeypatch) -> None:
-    from seewhy.engine import perturb
-
     model = with_statistics(resnet18(seed=2))
-    folded = count_folds(monkeypatch, perturb)
+    folded = count_folds(monkeypatch, passes)
     methods = {"occlusion": {"window": 32, "stride": 32}, "scorecam": {}}
     x = X[:1]
     fast = seewhy.Explainer(model, layer="layer4").explain(x, methods, "top2")

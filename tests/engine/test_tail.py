@@ -269,7 +269,7 @@ def test_ablationcam_is_the_same_with_the_tail_and_with_the_fallback(
 
     cut = explainer.explain(x, methods, "top2", progress=False)
     assert forwards.count == 1  # the capture pass; the ablations ran through the tail
-    monkeypatch.setattr("seewhy.engine.perturb.layer_tail", lambda *args: None)
+    monkeypatch.setattr("seewhy.engine.runner.layer_tail", lambda *args: None)
     forwards.count = 0
     whole = explainer.explain(x, methods, "top2", progress=False)
     assert forwards.count == 1 + math.ceil(live / 128)

@@ -597,7 +597,7 @@ def test_model_unchanged_after_a_target_that_fails_in_the_perturbation_forwards(
 ) -> None:
     """The callable target is called again on the copies' outputs; it fails on its second call."""
     if fallback:
-        monkeypatch.setattr("seewhy.engine.perturb.layer_tail", lambda *args: None)
+        monkeypatch.setattr("seewhy.engine.runner.layer_tail", lambda *args: None)
     model = dirty(tiny())
     before = snapshot(model)
     seen: list[int] = []

@@ -13,7 +13,7 @@ from seewhy.synthesis.objectives import as_objective, resolve_objective
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("class:285", Class(285)),
+        ("class:285", Class("285")),  # the id is read by targets.class_index
         ("class:Egyptian cat", Class("Egyptian cat")),
         ("channel:blocks.3:7", Channel("blocks.3", 7)),
         ("neuron:blocks.3:7", Neuron("blocks.3", 7)),
@@ -23,6 +23,15 @@ from seewhy.synthesis.objectives import as_objective, resolve_objective
 )
 def test_parse(text: str, expected: object) -> None:
     assert parse_objective(text) == expected
+
+
+def test_a_numeric_class_string_resolves_as_its_id() -> None:
+    labels = [f"class {i}" for i in range(300)]
+    by_text = resolve_objective(parse_objective("class:285"), (1, 300), labels)
+    by_id = resolve_objective(Class(285), (1, 300), labels)
+    assert by_text.description == by_id.description == "class 285 (class 285)"
+    scores = torch.arange(300.0)
+    assert by_text.measure(scores) == by_id.measure(scores) == 285.0
 
 
 @pytest.mark.parametrize("text", ["class:", "channel:blocks.3", "channel:blocks.3:x", "pixel:1"])

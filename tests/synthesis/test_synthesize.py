@@ -169,7 +169,7 @@ def test_success_leaves_the_model_as_found(lite0) -> None:
 
 
 def test_fast_synthesis_folds_all_but_the_read_layers_pair_and_agrees(monkeypatch) -> None:
-    engine = importlib.import_module("seewhy.synthesis.synthesize")  # the module
+    engine = importlib.import_module("seewhy.engine.passes")  # the one fast-path set-up
     model = seewhy.load_model(with_statistics(resnet18(seed=1)), input_size=64)
     objectives = [Class(3), Channel("layer2.0.conv1", 5)]  # conv1's BatchNorm stays
     folded = count_folds(monkeypatch, engine)

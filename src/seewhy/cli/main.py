@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from seewhy.cli import visualize
+from seewhy.engine.targets import SCORES
 
 BUNDLED_IMAGE = Path(__file__).resolve().parent.parent / "data" / "chelsea.png"
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--score",
         default="logit",
-        choices=["logit", "prob", "logprob"],
+        choices=SCORES,
         help="what to differentiate (default logit)",
     )
     explain.add_argument(
@@ -191,9 +192,10 @@ def with_options(
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from seewhy.engine.explainer import Explainer, normalize_methods
     from seewhy.errors import ImageError, SeewhyError
+    from seewhy.explain import Explainer
     from seewhy.io import load_inputs
+    from seewhy.methods.registry import normalize_methods
     from seewhy.models import load_model
     from seewhy.result import InputRecord, save_results
 
@@ -209,8 +211,6 @@ def _explain(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
     targets = args.classes if args.classes else f"top{args.top or 1}"
-    if isinstance(targets, list):
-        targets = [int(c) if c.strip().lstrip("-").isdigit() else c for c in targets]
     inputs = args.inputs or [str(BUNDLED_IMAGE)]
     loaded = [
         Explainer(

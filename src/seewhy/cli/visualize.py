@@ -147,7 +147,6 @@ def _classes(model: Any, args: argparse.Namespace, out: Path) -> list[Path]:
     from seewhy.synthesis import Class, synthesize
     from seewhy.synthesis.result import slug
 
-    targets = [int(c) if c.strip().isdigit() else c for c in args.classes]
-    result = synthesize(model, [Class(target) for target in targets], **_options(args))
+    result = synthesize(model, [Class(target) for target in args.classes], **_options(args))
     names = [slug(description) for description in result.objective]
     return result.save(out, names=names)

@@ -1,46 +1,35 @@
-"""Gradients with respect to the input: one forward, modified ReLU backward rules, restore.
+"""Gradients with respect to the input, under each backward rule of the ReLUs.
 
 For input-space methods the input itself requires grad, so autograd records the whole
-network; the chosen layers' outputs stay in that graph (``_LayerRoots`` keeps an output that
-already requires grad), so the same forward pass serves the CAM methods (the normal backward
-from the scores to the layer) and every input gradient: the normal one (saliency), the
-guided one and the deconvnet one (a backward with a modified rule at every ``nn.ReLU``),
-each for all T targets of all B images: one backward per target over the whole batch, no
-forward repeated.
+network; the chosen layers' outputs stay in that graph
+(:class:`~seewhy.engine.capture.LayerRoots` keeps an output that already requires grad), so
+one forward pass serves the CAM methods (the normal backward from the scores to the layer)
+and every input gradient: the normal one (saliency), the guided one and the deconvnet one
+(a backward with a modified rule at every ``nn.ReLU``), each for all T targets of all B
+images: one backward per target over the whole batch, no forward repeated.
 
 The ReLU rule is chosen at backward time: while the forward runs, every ``nn.ReLU``
 module computes :class:`_RuledReLU` (an instance-level ``forward``), whose backward reads the
-rule from a shared :class:`ReluRules` switch. ReLUs called as functions (``F.relu``) are not
-modules and keep their normal gradient, as in Captum. Hooks, patched forwards, in-place
-flags and everything else :func:`~seewhy.engine.guard.preserved` covers are restored on
-every path.
-
-By default (``fast=True``) these passes also fold each eval-mode BatchNorm into the
-convolution before it (:mod:`seewhy.engine.fold`) and feed the images channels-last
-(:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently,
-for 1.1-3x less time.
+rule from a shared :class:`ReluRules` switch and applies it from the methods' table
+(:data:`~seewhy.methods.contract.BACKWARD_RULES`). ReLUs called as functions (``F.relu``) are
+not modules and keep their normal gradient, as in Captum. The patches are removed with the
+pass's other handles (:func:`~seewhy.engine.passes.model_pass`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seewhy.engine.capture import Capture, _LayerRoots, finish_capture, target_gradients
-from seewhy.engine.fold import fold_batchnorm
-from seewhy.engine.guard import ForwardPatch, preserved
-from seewhy.engine.layers import get_module
-from seewhy.engine.layout import forward_input
-from seewhy.engine.targets import ResolvedTargets, ScoreFunction, TargetSpec, resolve_targets
-from seewhy.methods.base import GradientFunction
-from seewhy.methods.registry import RELU_RULES
-from seewhy.models.base import LoadedModel
+from seewhy.engine.capture import target_gradients
+from seewhy.engine.guard import ForwardPatch
+from seewhy.errors import MethodError
+from seewhy.methods.contract import BACKWARD_RULES
 
 
 class ReluRules:
@@ -48,11 +37,28 @@ class ReluRules:
 
     With ``x`` the ReLU's forward input and ``g`` the incoming gradient: ``"normal"``
     passes ``g * [x > 0]`` (autograd's own rule), ``"guided"`` ``g * [x > 0] * [g > 0]``
-    (Springenberg 2015), ``"deconv"`` ``g * [g > 0]`` (Zeiler 2014).
+    (Springenberg 2015), ``"deconv"`` ``g * [g > 0]`` (Zeiler 2014); see
+    :data:`~seewhy.methods.contract.BACKWARD_RULES`.
     """
 
     def __init__(self) -> None:
         self.rule = "normal"
+
+    def patches(self, rules: Sequence[str]) -> Callable[[nn.Module], list[ForwardPatch]] | None:
+        """What :func:`~seewhy.engine.passes.model_pass` installs for backwards under
+        ``rules``: the ReLU patches when a rule other than ``"normal"`` is among them (with
+        a warning when the model has no ``nn.ReLU``), else None."""
+        modified = [rule for rule in rules if rule != "normal"]
+        if not modified:
+            return None
+
+        def install(module: nn.Module) -> list[ForwardPatch]:
+            found = self.install(module)
+            if not found:
+                _warn_no_relus(module, modified)
+            return found
+
+        return install
 
     def install(self, module: nn.Module) -> list[ForwardPatch]:
         """Every ``nn.ReLU`` of ``module`` computes :class:`_RuledReLU` instead of its own
@@ -68,8 +74,8 @@ class ReluRules:
     @contextmanager
     def using(self, rule: str) -> Iterator[None]:
         """Backward passes inside the block use ``rule``."""
-        if rule not in RELU_RULES:
-            raise ValueError(f"unknown ReLU rule {rule!r}; use one of {RELU_RULES}")
+        if rule not in BACKWARD_RULES:
+            raise MethodError(f"unknown ReLU rule {rule!r}; use one of {tuple(BACKWARD_RULES)}")
         previous, self.rule = self.rule, rule
         try:
             yield
@@ -109,54 +115,7 @@ class _RuledReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (output,) = ctx.saved_tensors
-        rule = ctx.rules.rule
-        if rule == "deconv":
-            return torch.relu(grad), None
-        # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward; the
-        # guided rule then drops negative gradients in place (no second tensor).
-        passed = torch.ops.aten.threshold_backward(grad, output, 0)
-        return (passed.relu_() if rule == "guided" else passed), None
-
-
-@dataclass(frozen=True)
-class FixedTargets:
-    """The targets resolved on the clean batch, to explain again on noisy or scaled copies.
-
-    Attributes:
-        indices: (B, T) class indices (-1 for a callable target).
-        function: the callable target, evaluated on the copies' outputs; None for classes.
-    """
-
-    indices: torch.Tensor
-    function: ScoreFunction | None = None
-
-    @classmethod
-    def of(cls, resolved: ResolvedTargets, spec: TargetSpec) -> FixedTargets:
-        if bool((resolved.indices < 0).any()):
-            return cls(resolved.indices, spec)  # type: ignore[arg-type]
-        return cls(resolved.indices)
-
-    def for_rows(self, rows: torch.Tensor) -> TargetSpec:
-        """The target spec of copies of images ``rows``."""
-        if self.function is not None:
-            return self.function
-        return self.indices[rows.to(self.indices.device)]
-
-
-@dataclass(frozen=True)
-class InputCapture:
-    """One forward pass with the input in the graph.
-
-    Attributes:
-        capture: what :func:`~seewhy.engine.capture.capture` gives (layer activations and
-            gradients with the normal backward, targets, heads).
-        input_gradients: rule -> (B, T, C, H, W) ``dS/dx`` (negated when counterfactual).
-        objective: (B, T) the explained score (negated when counterfactual), detached.
-    """
-
-    capture: Capture
-    input_gradients: dict[str, torch.Tensor]
-    objective: torch.Tensor
+        return BACKWARD_RULES[ctx.rules.rule](grad, output), None
 
 
 def input_gradient(
@@ -177,111 +136,3 @@ def input_gradient(
         for t in range(count)
     ]
     return torch.stack(grads, dim=1).contiguous()
-
-
-def capture_inputs(
-    model: LoadedModel,
-    inputs: torch.Tensor,
-    layers: Sequence[str],
-    targets: TargetSpec = "top1",
-    *,
-    rules: Sequence[str] = ("normal",),
-    score: str = "logit",
-    counterfactual: bool = False,
-    need_gradients: bool = True,
-    need_heads: bool = False,
-    fast: bool = True,
-) -> InputCapture:
-    """One forward pass of ``inputs`` (requiring grad), the layer gradients and the input
-    gradients under every backward rule in ``rules``, for every target.
-
-    ``fast`` folds the BatchNorms (:func:`~seewhy.engine.fold.fold_batchnorm`, the chosen
-    layers excepted) and runs the images channels-last
-    (:func:`~seewhy.engine.layout.forward_input`): the same function, rounded differently.
-    ``fast=False`` runs the model exactly as given.
-    """
-    module = model.module
-    roots = _LayerRoots(layers)
-    relus = ReluRules()
-    rules = list(dict.fromkeys(rules))
-    with preserved(module) as handles:
-        # A chosen layer that is itself a ReLU computes the ruled output, which its layer
-        # hook then makes the layer's root.
-        if any(rule != "normal" for rule in rules):
-            patches = relus.install(module)
-            if not patches:
-                _warn_no_relus(module, [rule for rule in rules if rule != "normal"])
-            handles.extend(patches)
-        if fast:
-            # Before the layer hooks go on: no first trace is made while the model has hooks.
-            handles.extend(fold_batchnorm(module, keep=roots.names))
-        for name in roots.names:
-            handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
-        with torch.enable_grad():
-            x, raw = forward_input(module, inputs, channels_last=fast, before_retry=roots.reset)
-            output = model.select_output(raw)
-            resolved = resolve_targets(output, targets, score, model.labels)
-            objective = -resolved.objective if counterfactual else resolved.objective
-            root_list = roots.collected()
-            gradients: dict[str, torch.Tensor] = {}
-            if need_gradients and root_list:
-                grads = target_gradients(objective, root_list, retain_graph=bool(rules))
-                gradients = dict(zip(roots.names, grads))
-            input_gradients: dict[str, torch.Tensor] = {}
-            for i, rule in enumerate(rules):
-                with relus.using(rule):
-                    input_gradients[rule] = input_gradient(
-                        objective, x, retain_graph=i < len(rules) - 1
-                    )
-    captured = finish_capture(
-        module, output, resolved, roots.names, root_list, gradients, need_heads
-    )
-    return InputCapture(captured, input_gradients, objective.detach())
-
-
-def copies_objective(
-    model: LoadedModel,
-    raw: object,
-    targets: FixedTargets,
-    rows: torch.Tensor,
-    *,
-    score: str = "logit",
-    counterfactual: bool = False,
-) -> torch.Tensor:
-    """The explained scores (N, T) of copies from the model's raw output: copy i scored for
-    the targets of image ``rows[i]`` (negated when counterfactual). Shared by the extra
-    passes of the input-space methods and the perturbation forwards."""
-    output = model.select_output(raw)
-    resolved = resolve_targets(output, targets.for_rows(rows), score, model.labels)
-    return -resolved.objective if counterfactual else resolved.objective
-
-
-def gradient_function(
-    model: LoadedModel,
-    targets: FixedTargets,
-    *,
-    score: str = "logit",
-    counterfactual: bool = False,
-    fast: bool = True,
-) -> GradientFunction:
-    """The :class:`~seewhy.methods.base.GradientFunction` the methods call for extra passes.
-
-    Each call is one forward of its images with the model frozen and restored (its
-    BatchNorms folded, :mod:`seewhy.engine.fold`; the images channels-last,
-    :func:`~seewhy.engine.layout.forward_input`; neither with ``fast=False``), and one
-    backward to the input per target.
-    """
-    module = model.module
-
-    def gradient_fn(x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with preserved(module) as handles, torch.enable_grad():
-            if fast:
-                handles.extend(fold_batchnorm(module))
-            leaf, raw = forward_input(module, x, channels_last=fast)
-            objective = copies_objective(
-                model, raw, targets, rows, score=score, counterfactual=counterfactual
-            )
-            grads = input_gradient(objective, leaf)
-        return objective.detach(), grads
-
-    return gradient_fn

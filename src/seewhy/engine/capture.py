@@ -1,27 +1,25 @@
-"""The one forward pass that serves every target and every CAM method.
+"""What one pass captures: layer activations made roots of the graph, batched gradients.
 
-Parameters are frozen, and each chosen layer's output is cut from the graph before it and
-made a leaf that requires grad, so autograd records only the part of the network after the
-layer. Gradients for all T targets of all B images then come from batched vector-Jacobian
-products over that head alone.
+For the CAM methods each chosen layer's output is cut from the graph before it and made a
+leaf that requires grad (:class:`LayerRoots`), so autograd records only the part of the
+network after the layer; where the input itself is in the graph (input-space methods) the
+layers' outputs stay in it. Gradients for all T targets of all B images then come from
+batched vector-Jacobian products (:func:`target_gradients`). The pass itself is
+:meth:`seewhy.engine.runner.Runner.capture`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from seewhy.engine.fold import fold_batchnorm
-from seewhy.engine.guard import preserved
-from seewhy.engine.layers import get_module
-from seewhy.engine.layout import forward_input
-from seewhy.engine.targets import ResolvedTargets, TargetSpec, resolve_targets
+from seewhy.engine.passes import Pass
+from seewhy.engine.targets import ResolvedTargets
 from seewhy.errors import LayerError
-from seewhy.methods.base import LinearHead
-from seewhy.models.base import LoadedModel
+from seewhy.methods.contract import LinearHead
 
 
 @dataclass(frozen=True)
@@ -30,11 +28,14 @@ class Capture:
 
     Attributes:
         output: (B, C) the model's selected output, detached.
-        targets: the resolved targets (indices, scores, probabilities), detached.
+        targets: the resolved targets (indices, scores, probabilities) and the explained
+            objective (negated when counterfactual), detached.
         activations: layer name -> (B, K, h, w), detached.
         gradients: layer name -> (B, T, K, h, w) ``dS/dA`` (negated when counterfactual);
             empty when no gradients were asked for.
         heads: layer name -> the verified GAP + Linear head after it, or None.
+        input_gradients: backward rule -> (B, T, C, H, W) ``dS/dx`` (negated when
+            counterfactual); empty when the input was not in the graph.
     """
 
     output: torch.Tensor
@@ -42,9 +43,10 @@ class Capture:
     activations: dict[str, torch.Tensor]
     gradients: dict[str, torch.Tensor]
     heads: dict[str, LinearHead | None]
+    input_gradients: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-class _LayerRoots:
+class LayerRoots:
     """Forward hooks that make each chosen layer's output a root of the autograd graph."""
 
     def __init__(self, names: Sequence[str]) -> None:
@@ -74,6 +76,11 @@ class _LayerRoots:
             return root.clone()
 
         return hook
+
+    def install(self, run: Pass) -> None:
+        """Hook every chosen layer for the pass ``run``."""
+        for name in self.names:
+            run.hook(name, self.hook_for(name))
 
     def reset(self) -> None:
         """Forget what a failed forward collected, before running it again."""
@@ -164,72 +171,22 @@ def find_linear_head(
     return None
 
 
-def capture(
-    model: LoadedModel,
-    inputs: torch.Tensor,
-    layers: Sequence[str],
-    targets: TargetSpec = "top1",
-    *,
-    score: str = "logit",
-    counterfactual: bool = False,
-    need_gradients: bool = True,
-    need_heads: bool = False,
-    fast: bool = True,
-) -> Capture:
-    """One forward pass over ``inputs`` and, if asked, the gradients for every target.
-
-    ``fast`` folds the BatchNorms (:func:`~seewhy.engine.fold.fold_batchnorm`, the chosen
-    layers' own pairs excepted, so their outputs are the model's) and runs the images
-    channels-last (:func:`~seewhy.engine.layout.forward_input`): the same function,
-    rounded differently, and cheaper than the model's plain forward (``bench/engine.py``,
-    8 images: Grad-CAM top-1 0.7-0.8x a bare forward, all seven CAM methods x top-5 0.85x,
-    on ResNet-50 and EfficientNet-Lite0). ``fast=False`` runs the model exactly as given.
-    """
-    module = model.module
-    roots = _LayerRoots(layers)
-    # In-place flags stay as the model has them: nothing before the first layer requires
-    # grad, and after it the graph starts at a clone, where the model's own in-place ops
-    # are as safe as in training (turning them off costs ~20% on EfficientNet-Lite0).
-    with preserved(module, in_place_off=False) as handles:
-        if fast:
-            # Before the layer hooks go on: no first trace is made while the model has hooks.
-            handles.extend(fold_batchnorm(module, keep=roots.names))
-        for name in roots.names:
-            handles.append(get_module(module, name).register_forward_hook(roots.hook_for(name)))
-        with torch.enable_grad():
-            _, raw = forward_input(
-                module, inputs, channels_last=fast, requires_grad=False, before_retry=roots.reset
-            )
-            output = model.select_output(raw)
-            resolved = resolve_targets(output, targets, score, model.labels)
-            root_list = roots.collected()
-            gradients: dict[str, torch.Tensor] = {}
-            if need_gradients:
-                grads = target_gradients(resolved.objective, root_list)
-                # Negation is exact, so only counterfactual calls pay for a copy.
-                gradients = {
-                    name: -g if counterfactual else g for name, g in zip(roots.names, grads)
-                }
-    return finish_capture(module, output, resolved, roots.names, root_list, gradients, need_heads)
-
-
 def finish_capture(
     module: nn.Module,
     output: torch.Tensor,
     resolved: ResolvedTargets,
-    names: Sequence[str],
-    roots: Sequence[torch.Tensor],
+    roots: LayerRoots,
     gradients: dict[str, torch.Tensor],
+    input_gradients: dict[str, torch.Tensor],
     need_heads: bool,
 ) -> Capture:
     """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
-    activations = {name: root.detach().contiguous() for name, root in zip(names, roots)}
+    activations = {
+        name: root.detach().contiguous() for name, root in zip(roots.names, roots.collected())
+    }
     output = output.detach()
     heads = {
         name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
         for name, acts in activations.items()
     }
-    detached = ResolvedTargets(
-        resolved.indices, resolved.objective.detach(), resolved.scores, resolved.probs
-    )
-    return Capture(output, detached, activations, gradients, heads)
+    return Capture(output, resolved.detached(), activations, gradients, heads, input_gradients)

@@ -1,15 +1,17 @@
 """Turn a target request into the (B, T) scores whose gradients explain each map.
 
-One place decides targets for every method: top-k classes, explicit class ids or label
-names (one for all images, one per image, or a list per image), or any differentiable
-function of the model's output.
+One place decides the objective of every pass: the targets (top-k classes, explicit class
+ids or label names for all images, one per image or a list per image, or any differentiable
+function of the model's output), the score kind (logit, probability or log-probability),
+and the counterfactual sign. :class:`Objective` holds the three; its :meth:`~Objective.resolve`
+is the only place the sign is applied and the score kind read.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Union
 
 import torch
@@ -46,7 +48,8 @@ class ResolvedTargets:
 
     Attributes:
         indices: (B, T) class index of each target; -1 for callable targets.
-        objective: (B, T) differentiable scores to take gradients of (logit, prob or logprob).
+        objective: (B, T) differentiable scores to take gradients of (logit, prob or logprob),
+            negated for a counterfactual objective.
         scores: (B, T) the model's logit for each class target (the callable's value otherwise).
         probs: (B, T) the softmax probability of each class target (NaN for callables).
     """
@@ -55,6 +58,9 @@ class ResolvedTargets:
     objective: torch.Tensor
     scores: torch.Tensor
     probs: torch.Tensor
+
+    def detached(self) -> ResolvedTargets:
+        return replace(self, objective=self.objective.detach())
 
 
 def parse_topk(spec: object) -> int | None:
@@ -111,11 +117,7 @@ def class_indices(
         index = class_index(spec, num_classes, labels)
         return torch.full((batch, 1), index, dtype=torch.long, device=output.device)
     if isinstance(spec, Sequence):
-        if len(spec) != batch:
-            raise TargetError(
-                f"got {len(spec)} targets for {batch} images: give one target (or one list of "
-                "targets) per image, or a single target for all"
-            )
+        check_count(spec, batch)
         rows = [[item] if isinstance(item, (int, str)) else list(item) for item in spec]
         if len({len(row) for row in rows}) != 1:
             raise TargetError("every image must have the same number of targets")
@@ -127,15 +129,35 @@ def class_indices(
     )
 
 
+def per_image(spec: TargetSpec) -> bool:
+    """Whether ``spec`` gives one target (or one list of targets) per image."""
+    return isinstance(spec, Sequence) and not isinstance(spec, (str, torch.Tensor))
+
+
+def check_count(spec: TargetSpec, images: int, what: str = "images") -> None:
+    """A TargetError when a per-image ``spec`` does not have one entry per image."""
+    if per_image(spec) and len(spec) != images:  # type: ignore[arg-type]
+        raise TargetError(
+            f"got {len(spec)} targets for {images} {what}: give one target (or one list of "  # type: ignore[arg-type]
+            "targets) per image, or a single target for all"
+        )
+
+
 def resolve_targets(
     output: torch.Tensor,
     spec: TargetSpec = "top1",
     score: str = "logit",
     labels: Sequence[str] | None = None,
 ) -> ResolvedTargets:
-    """Resolve ``spec`` against the model's output (B, C) into differentiable scores."""
-    if score not in SCORES:
-        raise TargetError(f"score={score!r} is not allowed; use one of {', '.join(SCORES)}")
+    """Resolve ``spec`` against the model's output (B, C) into differentiable scores
+    (``Objective(spec, score).resolve(output, labels)``)."""
+    return Objective(spec, score).resolve(output, labels)
+
+
+def _resolve(
+    output: torch.Tensor, spec: TargetSpec, score: str, labels: Sequence[str] | None
+) -> ResolvedTargets:
+    """The targets of ``spec`` on ``output`` and their ``score`` (checked by Objective)."""
     if callable(spec) and not isinstance(spec, torch.Tensor):
         values = spec(output)
         if not isinstance(values, torch.Tensor):
@@ -168,3 +190,78 @@ def resolve_targets(
     else:
         objective = torch.log_softmax(output, dim=1).gather(1, indices)
     return ResolvedTargets(indices, objective, logits.detach(), probs)
+
+
+@dataclass(frozen=True)
+class FixedTargets:
+    """The targets resolved on a clean batch, to explain again on copies of its images.
+
+    Attributes:
+        indices: (B, T) class indices (-1 for a callable target).
+        function: the callable target, evaluated on the copies' outputs; None for classes.
+    """
+
+    indices: torch.Tensor
+    function: ScoreFunction | None = None
+
+    def for_rows(self, rows: torch.Tensor) -> TargetSpec:
+        """The target spec of copies of images ``rows``."""
+        if self.function is not None:
+            return self.function
+        return self.indices[rows.to(self.indices.device)]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a pass explains: the targets, the score kind and the counterfactual sign.
+
+    Args:
+        targets: any :data:`TargetSpec`.
+        score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
+        counterfactual: explain ``-S``: every gradient negated (regions that argue against
+            the target), every score of a copy negated.
+
+    A per-image ``targets`` list is sliced with :meth:`images` for a chunk of the call's
+    images; :meth:`fixed` pins the targets resolved on a clean batch, and :meth:`for_rows`
+    gives the objective of copies of its images (noisy, masked or scaled).
+    """
+
+    targets: TargetSpec = "top1"
+    score: str = "logit"
+    counterfactual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise TargetError(
+                f"score={self.score!r} is not allowed; use one of {', '.join(SCORES)}"
+            )
+        if not isinstance(self.counterfactual, bool):
+            raise TargetError(f"counterfactual must be True or False, got {self.counterfactual!r}")
+
+    def resolve(self, output: torch.Tensor, labels: Sequence[str] | None = None) -> ResolvedTargets:
+        """The targets on ``output`` (B, classes), their objective negated when counterfactual.
+
+        Negation is exact, so the gradients of ``-S`` are exactly those of ``S`` negated.
+        """
+        resolved = _resolve(output, self.targets, self.score, labels)
+        if not self.counterfactual:
+            return resolved
+        return replace(resolved, objective=-resolved.objective)
+
+    def images(self, start: int, stop: int) -> Objective:
+        """The objective of the call's images ``start..stop-1`` (a per-image list sliced)."""
+        if not per_image(self.targets):
+            return self
+        return replace(self, targets=list(self.targets[start:stop]))  # type: ignore[index]
+
+    def fixed(self, resolved: ResolvedTargets) -> Objective:
+        """This objective with the targets pinned to those ``resolved`` on a clean batch."""
+        if bool((resolved.indices < 0).any()):
+            return replace(self, targets=FixedTargets(resolved.indices, self.targets))  # type: ignore[arg-type]
+        return replace(self, targets=FixedTargets(resolved.indices))
+
+    def for_rows(self, rows: torch.Tensor) -> Objective:
+        """The objective of copies of images ``rows`` (after :meth:`fixed`)."""
+        if not isinstance(self.targets, FixedTargets):
+            raise TargetError("for_rows needs targets fixed on a clean batch (Objective.fixed)")
+        return replace(self, targets=self.targets.for_rows(rows))

@@ -1,7 +1,9 @@
 """Explanation methods: pure functions behind a registry.
 
 Each module registers one method (or a few close variants); importing this package
-registers them all. CAM-family methods come first, then the input-space ones.
+registers them all. CAM-family methods come first, then the input-space ones. What a
+method receives and returns is :mod:`seewhy.methods.contract`; the arithmetic they share
+is :mod:`seewhy.methods.ops`.
 """
 
 from seewhy.methods import (  # noqa: F401  (imported to register)
@@ -22,7 +24,9 @@ from seewhy.methods import (  # noqa: F401  (imported to register)
     smoothgrad,
     xgradcam,
 )
-from seewhy.methods.base import (
+from seewhy.methods.contract import (
+    BACKWARD_RULES,
+    DISPLAYS,
     CamInputs,
     ForwardFunction,
     GradientFunction,
@@ -30,10 +34,20 @@ from seewhy.methods.base import (
     InputAttribution,
     InputGradientInputs,
     LinearHead,
+    MethodSpec,
+    SmoothInputs,
 )
-from seewhy.methods.registry import MethodSpec, available_methods, get_method, register, run_method
+from seewhy.methods.registry import (
+    available_methods,
+    get_method,
+    normalize_methods,
+    register,
+    run_method,
+)
 
 __all__ = [
+    "BACKWARD_RULES",
+    "DISPLAYS",
     "CamInputs",
     "ForwardFunction",
     "GradientFunction",
@@ -42,8 +56,10 @@ __all__ = [
     "InputGradientInputs",
     "LinearHead",
     "MethodSpec",
+    "SmoothInputs",
     "available_methods",
     "get_method",
+    "normalize_methods",
     "register",
     "run_method",
 ]

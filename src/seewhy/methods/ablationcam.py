@@ -11,8 +11,9 @@ same scores more slowly. Every target of an image comes from the same ablated fo
 a channel that is already all zero is not run: ablating it changes nothing, so its weight is
 0. The copies run ``batch_size`` at a time (None: about 16 M activation values per forward).
 
-``counterfactual=True`` negates the weights (the weights are a ratio, so negating the score
-alone would leave them unchanged).
+``counterfactual=True`` negates the weights: the engine hands the negated score ``-S``, and
+the weights are a ratio, ``(-S + S') / -S = (S - S') / S``, so negating the score alone would
+leave them unchanged.
 
 Difference from pytorch-grad-cam's ``AblationCAM``: where a layer's output can be negative it
 "ablates" with ``min(A) - 1e7`` instead of 0; here the channel is always set to 0, as in the
@@ -23,12 +24,11 @@ from __future__ import annotations
 
 import torch
 
-from seewhy.methods.base import (
-    CamInputs,
+from seewhy.methods.contract import CamInputs, require_engine
+from seewhy.methods.ops import (
     auto_batch_size,
     check_batch_size,
     maybe_relu,
-    require_engine,
     spans,
     weighted_sum,
     work_bar,
@@ -45,12 +45,10 @@ def ablationcam(
 ) -> torch.Tensor:
     """Ablation-CAM: channels weighted by the score's relative drop when each is zeroed."""
     check_batch_size(batch_size)
-    require_engine(inputs.head_fn, "forwards from the layer", "ablationcam")
-    require_engine(inputs.objective, "scores", "ablationcam")
-    assert inputs.head_fn is not None and inputs.objective is not None
+    head_fn = require_engine(inputs.head_fn, "forwards from the layer", "ablationcam")
+    score = require_engine(inputs.objective, "scores", "ablationcam")  # (B, T)
     activations = inputs.activations
     batch, channels = activations.shape[:2]
-    score = -inputs.objective if inputs.counterfactual else inputs.objective  # (B, T)
     live = activations.flatten(2).ne(0).any(dim=2)  # (B, K): channels worth ablating
     pairs = live.nonzero()  # (N, 2): image, channel
     ablated = score.new_empty((pairs.shape[0], score.shape[1]))
@@ -60,8 +58,7 @@ def ablationcam(
             rows, channel = pairs[first:last, 0], pairs[first:last, 1]
             copies = activations[rows]  # advanced indexing: already a copy
             copies[torch.arange(last - first, device=copies.device), channel] = 0
-            scored = inputs.head_fn(copies, rows)
-            ablated[first:last] = -scored if inputs.counterfactual else scored
+            ablated[first:last] = head_fn(copies, rows)
             bar.update(last - first)
     drops = score.new_zeros((batch, channels, score.shape[1]))  # an all-zero channel: no drop
     drops[pairs[:, 0], pairs[:, 1]] = score[pairs[:, 0]] - ablated

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from seewhy.errors import MethodError
-from seewhy.methods.base import CamInputs, weighted_sum
+from seewhy.methods.contract import CamInputs
+from seewhy.methods.ops import weighted_sum
 from seewhy.methods.registry import register
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from seewhy.methods.base import CamInputs, maybe_relu
+from seewhy.methods.contract import CamInputs
+from seewhy.methods.ops import maybe_relu
 from seewhy.methods.registry import register
 
 

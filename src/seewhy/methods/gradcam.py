@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from seewhy.methods.base import CamInputs, maybe_relu, require_gradients, weighted_sum
+from seewhy.methods.contract import CamInputs, require_gradients
+from seewhy.methods.ops import maybe_relu, weighted_sum
 from seewhy.methods.registry import register
 
 

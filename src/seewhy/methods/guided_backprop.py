@@ -20,12 +20,8 @@ draws the attribution itself as an RGB gradient image, as the papers do.
 
 from __future__ import annotations
 
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    max_abs_over_channels,
-    require_input_gradients,
-)
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_input_gradients
+from seewhy.methods.ops import max_abs_over_channels
 from seewhy.methods.registry import register
 
 

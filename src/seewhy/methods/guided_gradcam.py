@@ -19,25 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from seewhy.errors import MethodError, suggestion
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    max_abs_over_channels,
-    require_input_gradients,
-    to_input_size,
-)
-from seewhy.methods.registry import get_method, method_names, register, run_method
-
-
-def check_cam(cam: str) -> None:
-    """A MethodError listing the CAM-family methods when ``cam`` is not one of them."""
-    names = method_names("cam")
-    if not isinstance(cam, str) or cam not in names:
-        hint = suggestion(cam, names) if isinstance(cam, str) else ""
-        raise MethodError(
-            f"cam={cam!r} is not a CAM-family method.{hint} Allowed: {', '.join(names)}"
-        )
+from seewhy.errors import MethodError
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_input_gradients
+from seewhy.methods.ops import max_abs_over_channels, to_input_size
+from seewhy.methods.registry import get_cam, register, run_method
 
 
 def cam_product(
@@ -48,11 +33,11 @@ def cam_product(
     method: str,
 ) -> InputAttribution:
     """The ``rule`` input gradients times the CAM map upsampled to the input."""
-    check_cam(cam)
+    spec = get_cam(cam)
     gradients = require_input_gradients(inputs, rule, method)
     if inputs.cam is None:
         raise MethodError(f"{method} needs a layer's activations, but none were captured")
-    if get_method(cam).needs_gradients and inputs.cam.gradients is None:
+    if spec.needs_gradients and inputs.cam.gradients is None:
         raise MethodError(f"{method} needs the layer's gradients, but none were computed")
     layer_map = run_method(cam, inputs.cam, dict(cam_options or {}))
     factor = to_input_size(layer_map, inputs.size).unsqueeze(2)  # (B, T, 1, H, W)
@@ -60,7 +45,7 @@ def cam_product(
     return InputAttribution(attribution, max_abs_over_channels(attribution))
 
 
-@register("guided_gradcam", family="input", input_rule="guided", uses_layer=True, display="rgb")
+@register("guided_gradcam", family="input", input_rule="guided", companion="cam", display="rgb")
 def guided_gradcam(
     inputs: InputGradientInputs,
     cam: str = "gradcam",
@@ -70,7 +55,7 @@ def guided_gradcam(
     return cam_product(inputs, "guided", cam, cam_options, "guided_gradcam")
 
 
-@register("deconv_gradcam", family="input", input_rule="deconv", uses_layer=True, display="rgb")
+@register("deconv_gradcam", family="input", input_rule="deconv", companion="cam", display="rgb")
 def deconv_gradcam(
     inputs: InputGradientInputs,
     cam: str = "gradcam",

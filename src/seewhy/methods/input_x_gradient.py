@@ -9,12 +9,8 @@ The first-order Taylor contribution of each input value (a zero baseline), as Ca
 
 from __future__ import annotations
 
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    require_input_gradients,
-    sum_over_channels,
-)
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_input_gradients
+from seewhy.methods.ops import sum_over_channels
 from seewhy.methods.registry import register
 
 

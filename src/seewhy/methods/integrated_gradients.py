@@ -25,15 +25,8 @@ import numpy as np
 import torch
 
 from seewhy.errors import MethodError
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    auto_batch_size,
-    check_batch_size,
-    require_engine,
-    spans,
-    sum_over_channels,
-)
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_engine
+from seewhy.methods.ops import auto_batch_size, check_batch_size, spans, sum_over_channels
 from seewhy.methods.registry import register
 
 RULES = ("gausslegendre", "riemann_trapezoid")
@@ -113,8 +106,7 @@ def integrated_gradients(
         _, gradients = inputs.gradient_fn(points, rows)
         total.index_add_(0, rows, gradients * weight[step].view(-1, 1, *shape[1:]))
     attribution = total * difference.unsqueeze(1)
-    require_engine(inputs.forward_fn, "forwards", "integrated_gradients")
-    assert inputs.forward_fn is not None
-    start_score = inputs.forward_fn(start, torch.arange(batch, device=x.device))
+    forward_fn = require_engine(inputs.forward_fn, "forwards", "integrated_gradients")
+    start_score = forward_fn(start, torch.arange(batch, device=x.device))
     delta = attribution.flatten(2).sum(dim=2) - (inputs.objective - start_score)
     return InputAttribution(attribution, sum_over_channels(attribution), delta)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from seewhy.methods.base import CamInputs, maybe_relu, require_gradients
+from seewhy.methods.contract import CamInputs, require_gradients
+from seewhy.methods.ops import maybe_relu
 from seewhy.methods.registry import register
 
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 import torch
 
 from seewhy.errors import MethodError
-from seewhy.methods.base import check_batch_size
+from seewhy.methods.ops import check_batch_size
+
+#: The paper's defaults (Smilkov et al. 2017): n = 50 copies, noise 0.10-0.20 of the range.
+DEFAULT_N = 50
+DEFAULT_NOISE = 0.15
 
 
 def check_smoothing(n: int, noise: float, batch_size: int | None) -> None:

@@ -32,16 +32,9 @@ import numbers
 import torch
 
 from seewhy.errors import MethodError
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    auto_batch_size,
-    check_batch_size,
-    require_engine,
-    spans,
-    work_bar,
-)
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_engine
 from seewhy.methods.integrated_gradients import make_baseline
+from seewhy.methods.ops import auto_batch_size, check_batch_size, spans, work_bar
 from seewhy.methods.registry import register
 
 
@@ -90,8 +83,7 @@ def occlusion(
     window_h, window_w = _pair(window, "window")
     stride_h, stride_w = _pair(stride, "stride")
     check_batch_size(batch_size)
-    require_engine(inputs.forward_fn, "forwards", "occlusion")
-    assert inputs.forward_fn is not None
+    forward_fn = require_engine(inputs.forward_fn, "forwards", "occlusion")
     x = inputs.inputs.detach()
     batch, _, height, width = x.shape
     if window_h > height or window_w > width:
@@ -128,7 +120,7 @@ def occlusion(
             for j, (b, top, left) in enumerate(placed):
                 patch = (slice(top, top + window_h), slice(left, left + window_w))
                 copies[j, :, patch[0], patch[1]] = fill[b, :, patch[0], patch[1]]
-            drops = inputs.objective[rows] - inputs.forward_fn(copies, rows)  # (n, T)
+            drops = inputs.objective[rows] - forward_fn(copies, rows)  # (n, T)
             for j, (b, top, left) in enumerate(placed):
                 total[b, :, top : top + window_h, left : left + window_w] += drops[j].view(-1, 1, 1)
             bar.update(last - first)

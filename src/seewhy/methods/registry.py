@@ -9,70 +9,23 @@ Families:
   layer's resolution built from its activations and gradients.
 - ``"input"``: ``function(inputs: InputGradientInputs, **options) -> InputAttribution``, an
   attribution (B, T, C, H, W) over the input's pixels and its per-pixel map (B, T, H, W).
-- ``"smooth"``: the wrapper ``smooth:<method>``, not registered by name: :func:`get_method`
-  builds its spec for any registered method, and the engine averages that method's maps over
-  noisy copies of the input.
+- ``"smooth"``: the wrapper ``smooth:<method>`` (:mod:`seewhy.methods.smooth`), not registered
+  by name: :func:`get_method` builds its spec for any registered method.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from seewhy.errors import MethodError, suggestion
+from seewhy.methods import smooth
+from seewhy.methods.contract import BACKWARD_RULES, DISPLAYS, MethodFunction, MethodSpec
 
-MethodFunction = Callable[..., Any]
-CamFunction = MethodFunction  # the name older modules import
-
-FAMILIES = ("cam", "input", "smooth")
-#: Backward rules for ``nn.ReLU`` modules an input-space method may ask the engine for.
-RELU_RULES = ("normal", "guided", "deconv")
-#: How a method's per-pixel map is best drawn (see :func:`seewhy.render.render_panel`).
-DISPLAYS = ("cam", "abs", "signed", "rgb")
-SMOOTH_PREFIX = "smooth:"
-#: The options the ``smooth:`` wrapper keeps for itself; any other goes to the inner method.
-SMOOTH_OPTIONS = ("n", "noise", "seed", "batch_size", "noise_tensors")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A registered method.
-
-    Attributes:
-        name: the registered name (``"gradcam++"``).
-        function: the pure function (see the families above); None for ``smooth:`` specs.
-        family: ``"cam"``, ``"input"`` or ``"smooth"``.
-        needs_gradients: whether the engine must compute ``dS/dA`` at the layer for it.
-        needs_head: whether it needs a verified GAP + Linear head (CAM).
-        summary: one line for ``seewhy methods`` and the docs.
-        input_rule: for input-space methods that use the gradient at the clean input, the
-            backward rule of ``nn.ReLU`` modules it is taken with (``"normal"``, ``"guided"``
-            or ``"deconv"``); None when the method only asks for extra forwards.
-        uses_layer: an input-space method that also needs a CAM at the layer
-            (guided Grad-CAM); its maps are keyed per layer like CAM methods.
-        display: how its map is drawn: ``"cam"`` (jet overlay), ``"abs"`` (magnitude
-            heatmap), ``"signed"`` (diverging overlay) or ``"rgb"`` (gradient image).
-        inner: for ``smooth:<method>``, the smoothed method's name.
-    """
-
-    name: str
-    function: MethodFunction | None
-    family: str
-    needs_gradients: bool
-    needs_head: bool
-    summary: str
-    input_rule: str | None = None
-    uses_layer: bool = False
-    display: str = "cam"
-    inner: str | None = None
-
-    @property
-    def needs_layer(self) -> bool:
-        """Whether the method (or the method it smooths) works on a layer's activations."""
-        return self.family == "cam" or self.uses_layer
-
+FAMILIES = ("cam", "input")
+#: What a call may ask for: a name, a list of names, or ``{name: options}``.
+MethodRequest = Sequence[str] | Mapping[str, Mapping[str, Any] | None] | str
 
 _METHODS: dict[str, MethodSpec] = {}
 
@@ -84,33 +37,54 @@ def register(
     needs_gradients: bool = True,
     needs_head: bool = False,
     input_rule: str | None = None,
+    companion: str | None = None,
     uses_layer: bool = False,
     display: str | None = None,
 ) -> Callable[[MethodFunction], MethodFunction]:
-    """Register ``function`` under ``name``; its docstring's first line is its summary."""
-    if family not in ("cam", "input"):
-        raise ValueError(f"family must be 'cam' or 'input', got {family!r}")
-    if input_rule is not None and input_rule not in RELU_RULES:
-        raise ValueError(f"input_rule must be one of {RELU_RULES} or None, got {input_rule!r}")
+    """Register ``function`` under ``name``; its docstring's first line is its summary.
+
+    ``companion`` names the option of an input-space method that names a CAM-family method
+    it multiplies by (its default is the function's default for that option); the engine
+    then captures that CAM's needs at the layer. ``uses_layer=True`` is the older spelling
+    of ``companion="cam"``.
+    """
+    if family not in FAMILIES:
+        raise MethodError(f"family must be one of {FAMILIES}, got {family!r}")
+    if input_rule is not None and input_rule not in BACKWARD_RULES:
+        raise MethodError(
+            f"input_rule must be one of {tuple(BACKWARD_RULES)} or None, got {input_rule!r}"
+        )
     display = display or ("cam" if family == "cam" else "abs")
     if display not in DISPLAYS:
-        raise ValueError(f"display must be one of {DISPLAYS}, got {display!r}")
-    if name.startswith(SMOOTH_PREFIX) or "@" in name:
-        raise ValueError(f"method names may not start with {SMOOTH_PREFIX!r} or contain '@'")
+        raise MethodError(f"display must be one of {DISPLAYS}, got {display!r}")
+    if name.startswith(smooth.PREFIX) or "@" in name:
+        raise MethodError(f"method names may not start with {smooth.PREFIX!r} or contain '@'")
+    if uses_layer and companion is None:
+        companion = "cam"
 
     def decorate(function: MethodFunction) -> MethodFunction:
         if name in _METHODS:
-            raise ValueError(f"method {name!r} is registered twice")
+            raise MethodError(f"method {name!r} is registered twice")
         summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
+        default = None
+        if companion is not None:
+            parameter = inspect.signature(function).parameters.get(companion)
+            if parameter is None or not isinstance(parameter.default, str):
+                raise MethodError(
+                    f"{name!r} declares companion={companion!r}, so its function needs an "
+                    f"option {companion!r} whose default names a CAM method"
+                )
+            default = parameter.default
         _METHODS[name] = MethodSpec(
             name,
             function,
             family,
-            needs_gradients if family == "cam" or uses_layer else False,
+            needs_gradients if family == "cam" or companion is not None else False,
             needs_head,
             summary,
             input_rule=input_rule,
-            uses_layer=uses_layer,
+            companion=companion,
+            companion_default=default,
             display=display,
         )
         return function
@@ -123,26 +97,17 @@ def get_method(name: str) -> MethodSpec:
 
     ``"smooth:<method>"`` gives the spec of the smoothing wrapper around any registered method.
     """
-    if name.startswith(SMOOTH_PREFIX):
-        inner = get_method(name[len(SMOOTH_PREFIX) :])
-        return MethodSpec(
-            name,
-            None,
-            "smooth",
-            needs_gradients=False,
-            needs_head=False,
-            summary=f"{inner.name} averaged over noisy copies of the input",
-            uses_layer=inner.needs_layer,
-            display=inner.display,
-            inner=inner.name,
-        )
+    if not isinstance(name, str):
+        raise MethodError(f"a method name must be a string, got {name!r}")
+    if name.startswith(smooth.PREFIX):
+        return smooth.spec(get_method(name[len(smooth.PREFIX) :]))
     try:
         return _METHODS[name]
     except KeyError:
         known = ", ".join(sorted(_METHODS))
         raise MethodError(
             f"unknown method {name!r}.{suggestion(name, _METHODS)} Known methods: {known}, "
-            f"and {SMOOTH_PREFIX}<any of them>"
+            f"and {smooth.PREFIX}<any of them>"
         ) from None
 
 
@@ -162,17 +127,66 @@ def method_options(name: str) -> list[str]:
     spec = get_method(name)
     if spec.inner is not None:
         inner = method_options(spec.inner)
-        return inner + [option for option in SMOOTH_OPTIONS if option not in inner]
-    if spec.function is None:
-        return []
+        return inner + [option for option in smooth.OPTIONS if option not in inner]
     return [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
 
 
-def run_method(name: str, inputs: Any, options: dict[str, object]) -> Any:
+def get_cam(name: object) -> MethodSpec:
+    """The CAM-family method called ``name``: a companion CAM (guided Grad-CAM's ``cam=``)."""
+    names = method_names("cam")
+    if not isinstance(name, str) or name not in names:
+        hint = suggestion(name, names) if isinstance(name, str) else ""
+        raise MethodError(
+            f"cam={name!r} is not a CAM-family method.{hint} Allowed: {', '.join(names)}"
+        )
+    return _METHODS[name]
+
+
+def companion_of(spec: MethodSpec, options: Mapping[str, Any]) -> MethodSpec | None:
+    """The CAM method a method with a companion multiplies by, from its options; else None."""
+    if spec.companion is None:
+        return None
+    return get_cam(options.get(spec.companion, spec.companion_default))
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks."""
+    allowed = method_options(name)
+    unknown = [key for key in options if key not in allowed]
+    if unknown:
+        raise MethodError(
+            f"method {name!r} has no option {unknown[0]!r}.{suggestion(unknown[0], allowed)} "
+            f"Allowed options: {', '.join(allowed) or 'none'}"
+        )
+
+
+def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
+    """``{name: options}`` from a name, a list of names or a dict; unknown names and options
+    fail here, before any work."""
+    if isinstance(methods, str):
+        methods = [methods]
+    if isinstance(methods, Mapping):
+        request = {name: options or {} for name, options in methods.items()}
+    elif isinstance(methods, Sequence):
+        request = {name: {} for name in methods}
+    else:
+        raise MethodError(
+            f"methods={methods!r} is not understood: give a name, a list of names or "
+            "{name: options}"
+        )
+    if not request:
+        raise MethodError("no method requested; pass methods=['gradcam', ...]")
+    for name, options in request.items():
+        get_method(name)
+        if not isinstance(options, Mapping):
+            raise MethodError(f"options for {name!r} must be a dict, got {options!r}")
+        check_options(name, options)
+    return {name: dict(options) for name, options in request.items()}
+
+
+def run_method(name: str, inputs: Any, options: Mapping[str, object]) -> Any:
     """Call a method with its options, turning a bad option into a MethodError."""
     spec = get_method(name)
-    if spec.function is None:
-        raise MethodError(f"{name!r} is run by the engine, not called directly")
     try:
         return spec.function(inputs, **options)
     except TypeError as error:

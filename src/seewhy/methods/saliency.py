@@ -12,13 +12,8 @@ S when the pixel brightens in every channel at once), drawn with a diverging col
 
 from __future__ import annotations
 
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
-    max_abs_over_channels,
-    require_input_gradients,
-    sum_over_channels,
-)
+from seewhy.methods.contract import InputAttribution, InputGradientInputs, require_input_gradients
+from seewhy.methods.ops import max_abs_over_channels, sum_over_channels
 from seewhy.methods.registry import register
 
 

@@ -27,12 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from seewhy.errors import MethodError
-from seewhy.methods.base import (
-    CamInputs,
+from seewhy.methods.contract import CamInputs, require_engine
+from seewhy.methods.ops import (
     auto_batch_size,
     check_batch_size,
     maybe_relu,
-    require_engine,
     spans,
     weighted_sum,
     work_bar,
@@ -78,10 +77,8 @@ def scorecam(
     check_batch_size(batch_size)
     if not isinstance(align_corners, bool):
         raise MethodError(f"align_corners must be True or False, got {align_corners!r}")
-    require_engine(inputs.forward_fn, "masked forwards", "scorecam")
-    require_engine(inputs.inputs, "input", "scorecam")
-    assert inputs.forward_fn is not None and inputs.inputs is not None
-    x = inputs.inputs.detach()
+    forward_fn = require_engine(inputs.forward_fn, "masked forwards", "scorecam")
+    x = require_engine(inputs.inputs, "input", "scorecam").detach()
     activations = inputs.activations
     size = (int(x.shape[-2]), int(x.shape[-1]))
     sources, inverses, rows = [], [], []
@@ -97,7 +94,7 @@ def scorecam(
     with work_bar(source.shape[0], "scorecam", inputs.progress) as bar:
         for first, last in spans(source.shape[0], chunk):
             masks = masks_of(source[first:last], size, align_corners)
-            scores[first:last] = inputs.forward_fn(x[row[first:last]] * masks, row[first:last])
+            scores[first:last] = forward_fn(x[row[first:last]] * masks, row[first:last])
             bar.update(last - first)
     weights, offset = [], 0
     for b, inverse in enumerate(inverses):

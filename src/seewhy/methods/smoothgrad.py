@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import torch
 
-from seewhy.methods.base import (
-    InputAttribution,
-    InputGradientInputs,
+from seewhy.methods.contract import InputAttribution, InputGradientInputs
+from seewhy.methods.noise import DEFAULT_N, DEFAULT_NOISE, NoiseSource, check_smoothing
+from seewhy.methods.ops import (
     auto_batch_size,
     max_abs_over_channels,
     spans,
 )
-from seewhy.methods.noise import NoiseSource, check_smoothing
 from seewhy.methods.registry import register
-
-DEFAULT_N = 50
-DEFAULT_NOISE = 0.15
 
 
 def noisy_moments(

@@ -107,7 +107,7 @@ def parse_objective(spec: str) -> Objective:
     parts = [part.strip() for part in rest.split(":")]
     if kind == "class" and rest.strip():
         text = rest.strip()
-        return Class(int(text) if text.lstrip("-").isdigit() else text)
+        return Class(text)  # a numeric string is a class id: class_index reads it
     if kind == "channel" and len(parts) == 2 and parts[0]:
         return Channel(parts[0], _integer(parts[1], "channel", spec))
     if kind == "neuron" and len(parts) in (2, 4) and parts[0]:

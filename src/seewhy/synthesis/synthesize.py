@@ -11,10 +11,7 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from seewhy.engine.fold import fold_batchnorm
-from seewhy.engine.guard import preserved
-from seewhy.engine.layers import get_module
-from seewhy.engine.layout import forward_in_layout
+from seewhy.engine.passes import Pass, model_pass
 from seewhy.errors import LayerError, MethodError
 from seewhy.models.base import LoadedModel
 from seewhy.synthesis.objectives import (
@@ -44,26 +41,20 @@ class _Captured(Exception):
 class _Forward:
     """The model's forward pass, returning the outputs the objectives read.
 
-    Forward hooks (registered into ``preserved``'s handle list, so they are removed on every
-    path) keep each needed layer's first output. When no objective reads the class scores, the
-    pass stops right after the last needed layer. ``fast`` folds the BatchNorms (the needed
-    layers' own pairs excepted) and runs the images channels-last, as the Explainer does.
+    Forward hooks on the pass (removed with it, on every path) keep each needed layer's
+    first output. When no objective reads the class scores, the pass stops right after the
+    last needed layer. The pass was set up by :func:`~seewhy.engine.passes.model_pass`
+    with the needed layers kept, as every explanation pass is.
     """
 
-    def __init__(
-        self, model: LoadedModel, layers: list[str | None], handles: list, *, fast: bool = True
-    ) -> None:
+    def __init__(self, model: LoadedModel, layers: list[str], run: Pass, need_output: bool):
         self.model = model
-        self.layers = list(dict.fromkeys(name for name in layers if name is not None))
-        self.need_output = None in layers
+        self.layers = layers
+        self.need_output = need_output
         self.captured: dict[str, torch.Tensor] = {}
-        self.fast = fast
-        if fast:
-            # Before the layer hooks go on: no first trace is made while the model has hooks.
-            handles.extend(fold_batchnorm(model.module, keep=self.layers))
+        self.run = run
         for name in self.layers:
-            module = get_module(model.module, name)
-            handles.append(module.register_forward_hook(self._hook(name)))
+            run.hook(name, self._hook(name))
 
     def _hook(self, name: str) -> Callable[[nn.Module, object, object], None]:
         def hook(_module: nn.Module, _inputs: object, output: object) -> None:
@@ -83,11 +74,9 @@ class _Forward:
         self.captured = {}
         try:
             # ``contiguous`` is differentiable: the image's parameters stay in the graph.
-            _, raw = forward_in_layout(
-                self.model.module,
-                inputs,
+            _, raw = self.run.forward_made(
                 lambda layout: inputs.contiguous(memory_format=layout),
-                channels_last=self.fast,
+                inputs,
                 before_retry=self.captured.clear,
             )
         except _Captured:
@@ -263,8 +252,10 @@ def synthesize(
     history: list[torch.Tensor] = []
     show = progress if progress is not None else steps >= PROGRESS_FROM
 
-    with preserved(model.module) as handles:
-        forward = _Forward(model, [layer_of(o) for o in objectives], handles, fast=fast)
+    wanted = [layer_of(o) for o in objectives]
+    layers = list(dict.fromkeys(name for name in wanted if name is not None))
+    with model_pass(model.module, fast=fast, keep=layers) as run:
+        forward = _Forward(model, layers, run, need_output=None in wanted)
         with torch.no_grad():
             outputs = forward((image.pixels() - mean) / std)
             resolved = [

@@ -1,14 +1,59 @@
-"""What a method receives (CAM family and input space), and what it returns."""
+"""The contract between the engine and the methods.
+
+What a method receives (:class:`CamInputs`, :class:`InputGradientInputs`, :class:`SmoothInputs`),
+what it returns (:class:`InputAttribution`), the engine's interfaces for extra passes
+(:class:`ForwardFunction`, :class:`HeadFunction`, :class:`GradientFunction`), what a
+registration declares (:class:`MethodSpec`), and the two tables both sides read: the backward
+rules an input-space method may ask for (:data:`BACKWARD_RULES`) and how a map may be drawn
+(:data:`DISPLAYS`). Nothing here runs a model; the arithmetic the methods share is in
+:mod:`seewhy.methods.ops`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from seewhy.errors import MethodError
+
+MethodFunction = Callable[..., Any]
+_T = TypeVar("_T")
+
+
+def _normal(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward.
+    return torch.ops.aten.threshold_backward(grad, output, 0)
+
+
+def _guided(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    # The normal rule, then negative gradients dropped in place (no second tensor).
+    return torch.ops.aten.threshold_backward(grad, output, 0).relu_()
+
+
+def _deconv(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    return torch.relu(grad)
+
+
+#: The backward rules of ``nn.ReLU`` modules an input-space method may ask the engine for:
+#: rule -> ``backward(g, relu(x))``, with ``x`` the ReLU's forward input and ``g`` the
+#: incoming gradient. ``"normal"`` passes ``g * [x > 0]`` (autograd's own rule), ``"guided"``
+#: ``g * [x > 0] * [g > 0]`` (Springenberg 2015), ``"deconv"`` ``g * [g > 0]`` (Zeiler 2014).
+#: The registry checks ``input_rule`` against it; the engine's backward applies it.
+BACKWARD_RULES: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "normal": _normal,
+    "guided": _guided,
+    "deconv": _deconv,
+}
+RELU_RULES = tuple(BACKWARD_RULES)
+
+#: How a method's per-pixel map is drawn (see :func:`seewhy.render.render_panel`): ``"cam"``
+#: (jet overlay), ``"abs"`` (magnitude heatmap), ``"signed"`` (diverging overlay), ``"rgb"``
+#: (gradient image).
+DISPLAYS = ("cam", "abs", "signed", "rgb")
 
 
 @dataclass(frozen=True)
@@ -43,6 +88,21 @@ class HeadFunction(Protocol):
     """
 
     def __call__(self, activations: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+
+
+class GradientFunction(Protocol):
+    """The engine's one interface for the extra passes of SmoothGrad and integrated gradients.
+
+    ``gradient_fn(x, rows)`` runs one forward of ``x`` (N, C, H, W), each image explained for
+    the targets of image ``rows[i]`` of the batch (the targets stay those resolved on the
+    clean input), and returns ``(objective (N, T), gradients (N, T, C, H, W))``: the explained
+    scores and their gradients with respect to ``x`` (normal ReLU backward), all T targets
+    from one batched backward. Scores alone come from :class:`ForwardFunction`.
+    """
+
+    def __call__(
+        self, x: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -93,37 +153,11 @@ class CamInputs:
         return torch.empty_like(require_gradients(self, "this method"))
 
 
-def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """``sum_k weights[b, t, k] * A[b, k]``: (B, T, K) x (B, K, h, w) -> (B, T, h, w)."""
-    return torch.einsum("btk,bkhw->bthw", weights, activations)
-
-
 def require_gradients(inputs: CamInputs, method: str) -> torch.Tensor:
     """The gradients, or a clear error when the engine did not compute them."""
     if inputs.gradients is None:
-        from seewhy.errors import MethodError
-
         raise MethodError(f"{method} needs gradients, but none were computed")
     return inputs.gradients
-
-
-def maybe_relu(cam: torch.Tensor, relu: bool) -> torch.Tensor:
-    return torch.relu(cam) if relu else cam
-
-
-class GradientFunction(Protocol):
-    """The engine's one interface for the extra passes of SmoothGrad and integrated gradients.
-
-    ``gradient_fn(x, rows)`` runs one forward of ``x`` (N, C, H, W), each image explained for
-    the targets of image ``rows[i]`` of the batch (the targets stay those resolved on the
-    clean input), and returns ``(objective (N, T), gradients (N, T, C, H, W))``: the explained
-    scores and their gradients with respect to ``x`` (normal ReLU backward), all T targets
-    from one batched backward. Scores alone come from :class:`ForwardFunction`.
-    """
-
-    def __call__(
-        self, x: torch.Tensor, rows: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -180,74 +214,77 @@ class InputAttribution:
 def require_input_gradients(inputs: InputGradientInputs, rule: str, method: str) -> torch.Tensor:
     """The input gradients under ``rule``, or a clear error when the engine did not compute them."""
     if rule not in inputs.gradients:
-        from seewhy.errors import MethodError
-
         raise MethodError(f"{method} needs input gradients ({rule} rule), but none were computed")
     return inputs.gradients[rule]
 
 
-def max_abs_over_channels(attribution: torch.Tensor) -> torch.Tensor:
-    """``max_c |a_c|``: (..., C, H, W) -> (..., H, W), Simonyan et al.'s map for gradients."""
-    return attribution.abs().amax(dim=-3)
+@dataclass(frozen=True)
+class SmoothInputs:
+    """What the ``smooth:`` wrapper receives (see :mod:`seewhy.methods.smooth`).
+
+    Attributes:
+        inputs: the (preprocessed) clean batch ``x`` (B, C, H, W).
+        run: ``run(copies, rows, options)`` explains noisy ``copies`` (N, C, H, W), copy i
+            standing for image ``rows[i]`` (targets resolved on the clean batch), with the
+            wrapped method and its ``options``, and returns its outputs by kind
+            (``"layer_maps"``, ``"maps"``, ``"attributions"``, ``"deltas"``) and key, each
+            with the N copies first.
+    """
+
+    inputs: torch.Tensor
+    run: Callable[
+        [torch.Tensor, torch.Tensor, Mapping[str, Any]], dict[str, dict[str, torch.Tensor]]
+    ]
 
 
-def sum_over_channels(attribution: torch.Tensor) -> torch.Tensor:
-    """``sum_c a_c``: (..., C, H, W) -> (..., H, W), the signed map of additive attributions."""
-    return attribution.sum(dim=-3)
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method.
+
+    Attributes:
+        name: the registered name (``"gradcam++"``).
+        function: the pure function (see :mod:`seewhy.methods.registry` for the families).
+        family: ``"cam"``, ``"input"`` or ``"smooth"``.
+        needs_gradients: whether the engine must compute ``dS/dA`` at the layer for it.
+        needs_head: whether it needs a verified GAP + Linear head (CAM).
+        summary: one line for ``seewhy methods`` and the docs.
+        input_rule: for input-space methods that use the gradient at the clean input, the
+            backward rule of ``nn.ReLU`` modules it is taken with (a key of
+            :data:`BACKWARD_RULES`); None when the method only asks for extra forwards.
+        companion: for an input-space method that multiplies by a CAM (guided Grad-CAM),
+            the name of its option that names the CAM method; the engine then captures
+            that CAM's needs at the layer, and the method's maps are keyed per layer.
+        companion_default: the CAM used when that option is not given.
+        display: how its map is drawn, one of :data:`DISPLAYS`.
+        inner: for ``smooth:<method>``, the smoothed method's name.
+    """
+
+    name: str
+    function: MethodFunction
+    family: str
+    needs_gradients: bool
+    needs_head: bool
+    summary: str
+    input_rule: str | None = None
+    companion: str | None = None
+    companion_default: str | None = None
+    display: str = "cam"
+    inner: str | None = None
+    inner_needs_layer: bool = False
+
+    @property
+    def uses_layer(self) -> bool:
+        """An input-space method that also needs a CAM at the layer (guided Grad-CAM)."""
+        return self.companion is not None
+
+    @property
+    def needs_layer(self) -> bool:
+        """Whether the method (or the method it smooths) works on a layer's activations."""
+        return self.family == "cam" or self.uses_layer or self.inner_needs_layer
 
 
-def to_input_size(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, T, h, w) -> (B, T, H, W), bilinear with half-pixel centres, as the papers draw maps."""
-    if tuple(maps.shape[-2:]) == tuple(size):
-        return maps
-    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
-
-
-#: Values per forward pass when ``batch_size=None``: 8 images of 3 x 224 x 224. Per-image
-#: cost on the CPU is lowest around there (ResNet-50: 0.10 s at 8, 0.14 s at 1, 0.15 s at 40).
-AUTO_VALUES = 8 * 3 * 224 * 224
-
-
-def auto_batch_size(inputs: torch.Tensor, batch_size: int | None, values: int = AUTO_VALUES) -> int:
-    """``batch_size``, or when None the number of copies of one of ``inputs``' rows that
-    fit ``values`` values per pass."""
-    if batch_size is not None:
-        return batch_size
-    per_image = max(1, inputs[0].numel())
-    return max(1, values // per_image)
-
-
-def spans(count: int, size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges over ``count`` items, at most ``size`` each, as even as
-    possible: 50 copies at 8 per pass run as 7 passes of 7 or 8, not 6 of 8 and one of 2
-    (a nearly empty last pass costs almost a full one on the CPU)."""
-    pieces = max(1, -(-count // max(1, size)))
-    edges = [count * i // pieces for i in range(pieces + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def check_batch_size(batch_size: int | None) -> None:
-    if batch_size is None:
-        return
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        from seewhy.errors import MethodError
-
-        raise MethodError(f"batch_size must be a positive int or None, got {batch_size!r}")
-
-
-#: Copies per call from which a perturbation method shows a progress bar by default.
-LONG_WORK = 256
-
-
-def work_bar(total: int, desc: str, progress: bool | None) -> tqdm:
-    """A progress bar over ``total`` copies, shown when ``progress`` (None: for long work)."""
-    show = progress if progress is not None else total >= LONG_WORK
-    return tqdm(total=total, desc=desc, unit="copy", disable=not show, leave=False)
-
-
-def require_engine(function: object, what: str, method: str) -> None:
-    """A clear error when the engine did not hand a method the function it needs."""
+def require_engine(function: _T | None, what: str, method: str) -> _T:
+    """``function``, or a clear error when the engine did not hand a method what it needs."""
     if function is None:
-        from seewhy.errors import MethodError
-
         raise MethodError(f"{method} needs the engine's {what}, but none was given")
+    return function

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -12,53 +12,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seewhy.engine.layers import auto_layer, get_module
-from seewhy.engine.pipeline import explain_chunk, needs_layers
-from seewhy.engine.targets import SCORES, TargetSpec
-from seewhy.errors import ImageError, LayerError, MethodError, TargetError, suggestion
+from seewhy.engine.runner import Runner
+from seewhy.engine.targets import Objective, TargetSpec, check_count
+from seewhy.errors import ImageError, LayerError, OptionError
+from seewhy.explain.plan import Plan
 from seewhy.io import load_inputs
-from seewhy.methods import get_method
-from seewhy.methods.base import to_input_size
-from seewhy.methods.registry import method_options
+from seewhy.methods.ops import to_input_size
+from seewhy.methods.registry import MethodRequest, normalize_methods
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult, InputRecord, LazyMaps
 
-MethodRequest = Sequence[str] | Mapping[str, Mapping[str, Any] | None] | str
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
 PROGRESS_FROM = 4  # more images than this get a progress bar unless progress= says otherwise
-
-
-def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:
-    """``{name: options}`` from a name, a list of names or a dict; unknown names fail early."""
-    if isinstance(methods, str):
-        methods = [methods]
-    if isinstance(methods, Mapping):
-        request = {name: dict(options or {}) for name, options in methods.items()}
-    else:
-        request = {name: {} for name in methods}
-    if not request:
-        raise MethodError("no method requested; pass methods=['gradcam', ...]")
-    for name, options in request.items():
-        get_method(name)
-        if not isinstance(options, dict):
-            raise MethodError(f"options for {name!r} must be a dict, got {options!r}")
-        check_options(name, options)
-    return request
-
-
-def check_options(name: str, options: Mapping[str, Any]) -> None:
-    """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks."""
-    allowed = method_options(name)
-    unknown = [key for key in options if key not in allowed]
-    if unknown:
-        raise MethodError(
-            f"method {name!r} has no option {unknown[0]!r}.{suggestion(unknown[0], allowed)} "
-            f"Allowed options: {', '.join(allowed) or 'none'}"
-        )
-
-
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, T, h, w) -> (B, T, H, W), bilinear (half-pixel centres), as the papers draw maps."""
-    return to_input_size(maps, size)
 
 
 class Explainer:
@@ -109,14 +74,21 @@ class Explainer:
             parameter = next(model.module.parameters(), None)
             device = parameter.device if parameter is not None else torch.device("cpu")
         self.device = torch.device(device)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise OptionError(
+                f"batch_size must be a whole number of images per forward pass, at least 1; "
+                f"got {batch_size!r}"
+            )
         self.batch_size = batch_size
-        self.fast = bool(fast)
+        if not isinstance(fast, bool):
+            raise OptionError(f"fast must be True or False, got {fast!r}")
+        self.fast = fast
         self.layer_request = [layer] if isinstance(layer, str) else list(layer)
         if not self.layer_request:
             raise LayerError("layer= names no layer")
         for name in self.layer_request:
+            if not isinstance(name, str):
+                raise LayerError(f"a layer is named by a string, got {name!r}")
             if name != "auto":
                 get_module(model.module, name)
         self._auto: dict[tuple[int, ...], str] = {}
@@ -167,19 +139,18 @@ class Explainer:
             listed in ``result.records`` with their error; the others are explained.
         """
         request = normalize_methods(methods)
-        if score not in SCORES:
-            raise TargetError(f"score={score!r} is not allowed; use one of {', '.join(SCORES)}")
+        objective = Objective(targets, score, counterfactual)
         records, batch = self._prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
-            raise ImageError(f"no image could be read: {errors}")
-        if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
-            if len(targets) != batch.shape[0]:
-                raise TargetError(
-                    f"got {len(targets)} targets for {batch.shape[0]} readable images: give one "
-                    "target (or one list of targets) per image, or a single target for all"
-                )
-        layers = self.layers_for(batch) if needs_layers(request) else []
+            raise ImageError(f"no image could be read: {errors}", records=records)
+        check_count(targets, batch.shape[0], "readable images")
+        plan = Plan(
+            request,
+            self.layers_for(batch) if Plan.needs_layers(request) else [],
+            progress,
+        )
+        runner = Runner(self.model, objective, fast=self.fast)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
 
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
@@ -191,20 +162,7 @@ class Explainer:
         bar = tqdm(total=batch.shape[0], desc="explaining", unit="image", disable=not show)
         for start in range(0, batch.shape[0], self.batch_size):
             chunk = batch[start : start + self.batch_size].to(self.device)
-            chunk_targets = targets
-            if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
-                chunk_targets = list(targets[start : start + self.batch_size])
-            part = explain_chunk(
-                self.model,
-                chunk,
-                layers,
-                chunk_targets,
-                request,
-                score=score,
-                counterfactual=counterfactual,
-                progress=progress,
-                fast=self.fast,
-            )
+            part = plan.run(runner.images(start, start + chunk.shape[0]), chunk)
             parts["indices"].append(part.targets.indices.cpu())
             parts["scores"].append(part.targets.scores.cpu())
             parts["probs"].append(part.targets.probs.cpu())
@@ -223,7 +181,7 @@ class Explainer:
         input_maps = joined.get("maps", {})
         maps = LazyMaps(
             {
-                key: partial(upsample, layer_maps[key], size)
+                key: partial(to_input_size, layer_maps[key], size)
                 if key in layer_maps
                 else input_maps[key]
                 for key in order

@@ -1,7 +1,7 @@
-"""The perturbation methods' forwards: ``forward_function`` and ``head_function``, called directly.
+"""The runner's passes over copies: ``Runner.scores`` and ``Runner.head_scores``, called directly.
 
 Each copy is scored for the targets of the image it stands for (``rows``), negated when
-counterfactual, without building a graph, and the model is left as found; ``head_function``
+counterfactual, without building a graph, and the model is left as found; ``head_scores``
 runs the network after the layer (the fx tail) or, where it can't be cut, whole forwards with
 the layer's output replaced.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.engine import copies_runner, head_scores
 from helpers.models import TinyGapNet, dirty, snapshot
 from torch import nn
 
 import seewhy
-from seewhy.engine.backprop import FixedTargets
-from seewhy.engine.perturb import forward_function, head_function
 from seewhy.engine.tail import layer_tail
+from seewhy.engine.targets import FixedTargets
 
 INDICES = torch.tensor([[1, 3], [0, 2], [4, 4]])  # (B=3, T=2)
 ROWS = torch.tensor([2, 0, 0, 1])  # copies out of order, image 0 twice
@@ -45,20 +45,15 @@ def objective(logits: torch.Tensor, rows: torch.Tensor, score: str) -> torch.Ten
 
 @pytest.mark.parametrize("counterfactual", [False, True])
 @pytest.mark.parametrize("score", ["logit", "prob", "logprob"])
-def test_forward_function_scores_each_copy_for_its_images_targets(
-    score: str, counterfactual: bool
-) -> None:
+def test_scores_scores_each_copy_for_its_images_targets(score: str, counterfactual: bool) -> None:
     torch.manual_seed(0)
     module = dirty(TinyGapNet())
     state = State(module)
     before = snapshot(module)
     copies = torch.randn(4, 3, 16, 16, requires_grad=True)
-    forward_fn = forward_function(
-        seewhy.LoadedModel(module=module),
-        FixedTargets(INDICES),
-        score=score,
-        counterfactual=counterfactual,
-    )
+    forward_fn = copies_runner(
+        module, FixedTargets(INDICES), score=score, counterfactual=counterfactual
+    ).scores
     scores = forward_fn(copies, ROWS)
     # eval and frozen; the model's in-place flags stay on (no graph: in-place is safe)
     assert state.seen == [(False, False, True)]
@@ -71,12 +66,12 @@ def test_forward_function_scores_each_copy_for_its_images_targets(
     torch.testing.assert_close(scores, -expected if counterfactual else expected)
 
 
-def test_forward_function_with_a_callable_target() -> None:
+def test_scores_with_a_callable_target() -> None:
     torch.manual_seed(0)
     module = TinyGapNet().eval()
     targets = FixedTargets(torch.full((3, 1), -1), lambda out: out[:, 2] - out[:, 0])
     copies = torch.randn(4, 3, 16, 16)
-    scores = forward_function(seewhy.LoadedModel(module=module), targets)(copies, ROWS)
+    scores = copies_runner(module, targets).scores(copies, ROWS)
     with torch.no_grad():
         logits = module(copies)
     torch.testing.assert_close(scores, (logits[:, 2] - logits[:, 0])[:, None])
@@ -94,7 +89,7 @@ def layer_state(module: nn.Module, layer: str, x: torch.Tensor):
 
 
 @pytest.mark.parametrize("counterfactual", [False, True])
-def test_head_function_runs_the_tail_once_traced(
+def test_head_scores_runs_the_tail_once_traced(
     counterfactual: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     torch.manual_seed(1)
@@ -109,11 +104,11 @@ def test_head_function_runs_the_tail_once_traced(
         traced.append("tail")
         return layer_tail(*args)
 
-    monkeypatch.setattr("seewhy.engine.perturb.layer_tail", counting)
+    monkeypatch.setattr("seewhy.engine.runner.layer_tail", counting)
     calls = State(module)
     before = snapshot(module)
-    head_fn = head_function(
-        seewhy.LoadedModel(module=module),
+    head_fn = head_scores(
+        module,
         "features",
         x,
         activations,
@@ -154,7 +149,7 @@ class SkipNet(nn.Module):
 
 
 @pytest.mark.parametrize("counterfactual", [False, True])
-def test_head_function_falls_back_to_whole_forwards_with_the_layer_replaced(
+def test_head_scores_falls_back_to_whole_forwards_with_the_layer_replaced(
     counterfactual: bool,
 ) -> None:
     module = dirty(SkipNet())
@@ -165,8 +160,8 @@ def test_head_function_falls_back_to_whole_forwards_with_the_layer_replaced(
     before = snapshot(module)
     forwards: list[int] = []
     module.register_forward_pre_hook(lambda _m, args: forwards.append(args[0].shape[0]))
-    head_fn = head_function(
-        seewhy.LoadedModel(module=module),
+    head_fn = head_scores(
+        module,
         "body",
         x,
         activations,

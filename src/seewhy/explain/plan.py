@@ -1,0 +1,204 @@
+"""The plan of one call: which pass a batch needs, what each method receives, in what order.
+
+:class:`Plan` is made once per call from the requested methods and the resolved layers. Its
+:meth:`~Plan.run` explains one batch through the call's
+:class:`~seewhy.engine.runner.Runner`: one capture pass (the layers' activations and
+gradients, and the input gradients under every backward rule the methods declared), then
+the pure methods, each handed the engine's interfaces for the extra passes it makes. A
+method that multiplies by a companion CAM (guided Grad-CAM) says so in its registration;
+the ``smooth:`` wrapper (:mod:`seewhy.methods.smooth`) gets a function that runs the
+wrapped method's own plan on noisy copies of the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from seewhy.engine.capture import Capture
+from seewhy.engine.runner import Runner
+from seewhy.engine.targets import ResolvedTargets
+from seewhy.errors import LayerError
+from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, SmoothInputs
+from seewhy.methods.registry import companion_of, get_method, run_method
+
+#: The kinds of tensors a batch produces, as :class:`ChunkMaps` holds them.
+KINDS = ("layer_maps", "maps", "attributions", "deltas")
+
+
+@dataclass
+class ChunkMaps:
+    """Every output of one batch, keyed ``method`` or ``method@layer`` (several layers).
+
+    Attributes:
+        targets: the resolved targets (detached).
+        layer_maps: CAM-family maps (B, T, h, w) at the layer's resolution.
+        maps: input-space maps (B, T, H, W) at the input's resolution.
+        attributions: input-space attributions (B, T, C, H, W).
+        deltas: convergence deltas (B, T) of the methods that have one.
+        order: every key, in the order of the request.
+        layers: key -> the layer it was computed at (CAM and guided Grad-CAM keys).
+        displays: key -> how to draw its map (see :class:`~seewhy.methods.MethodSpec`).
+    """
+
+    targets: ResolvedTargets
+    layer_maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    attributions: dict[str, torch.Tensor] = field(default_factory=dict)
+    deltas: dict[str, torch.Tensor] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)
+    displays: dict[str, str] = field(default_factory=dict)
+
+    def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {kind: getattr(self, kind) for kind in KINDS}
+
+    def add(self, key: str, spec: MethodSpec, layer: str | None) -> None:
+        """Record ``key`` in the request's order, with how it is drawn and its layer."""
+        self.order.append(key)
+        self.displays[key] = spec.display
+        if layer is not None:
+            self.layers[key] = layer
+
+
+def method_key(name: str, layer: str | None, layers: list[str]) -> str:
+    return name if layer is None or len(layers) == 1 else f"{name}@{layer}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one call runs on every batch.
+
+    Attributes:
+        request: method name -> options, checked (see
+            :func:`~seewhy.methods.registry.normalize_methods`).
+        layers: the resolved layer names (empty when no method works on a layer).
+        progress: the perturbation methods' progress bars (None: shown for long work).
+    """
+
+    request: Mapping[str, Mapping[str, Any]]
+    layers: list[str]
+    progress: bool | None = None
+
+    @property
+    def specs(self) -> dict[str, MethodSpec]:
+        return {name: get_method(name) for name in self.request}
+
+    @staticmethod
+    def needs_layers(request: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether any requested method (or smoothed method) works on a layer."""
+        return any(get_method(name).needs_layer for name in request)
+
+    def cam_specs(self) -> list[MethodSpec]:
+        """The CAM-family specs whose needs (gradients, head) the capture must meet: the
+        requested CAM methods and the companions of the methods that multiply by one."""
+        specs = []
+        for name, options in self.request.items():
+            spec = get_method(name)
+            companion = companion_of(spec, options)
+            if spec.family == "cam":
+                specs.append(spec)
+            elif companion is not None:
+                specs += [spec, companion]
+        return specs
+
+    def run(self, runner: Runner, inputs: torch.Tensor) -> ChunkMaps:
+        """Every method of the request on one batch ``inputs`` (B, C, H, W).
+
+        One forward pass serves every target and method; SmoothGrad, integrated gradients
+        and ``smooth:`` add batched passes over their copies (:meth:`Runner.gradients`), the
+        perturbation methods forwards without gradients (:meth:`Runner.scores`,
+        :meth:`Runner.head_scores`).
+        """
+        specs = self.specs
+        cams = self.cam_specs()
+        captured = runner.capture(
+            inputs,
+            self.layers,
+            rules=[spec.input_rule for spec in specs.values() if spec.input_rule is not None],
+            need_gradients=any(spec.needs_gradients for spec in cams),
+            need_heads=any(spec.needs_head for spec in cams),
+        )
+        copies = runner.copies(captured)
+        cam_inputs = {
+            layer: self._cam_inputs(copies, inputs, captured, layer) for layer in self.layers
+        }
+        out = ChunkMaps(captured.targets)
+        for name, options in self.request.items():
+            spec = specs[name]
+            if spec.family == "smooth":
+                self._smooth(out, copies, inputs, name, spec, options)
+                continue
+            for layer in self.layers if spec.needs_layer else [None]:
+                key = method_key(name, layer, self.layers)
+                out.add(key, spec, layer)
+                if spec.family == "cam":
+                    out.layer_maps[key] = run_method(name, cam_inputs[layer], options).detach()
+                    continue
+                given = InputGradientInputs(
+                    inputs=inputs.detach(),
+                    gradients=captured.input_gradients,
+                    objective=captured.targets.objective,
+                    targets=captured.targets.indices,
+                    gradient_fn=copies.gradients,
+                    cam=cam_inputs.get(layer) if layer is not None else None,
+                    forward_fn=copies.scores,
+                    progress=self.progress,
+                )
+                result = run_method(name, given, options)
+                out.maps[key] = result.map.detach()
+                out.attributions[key] = result.attribution.detach()
+                if result.delta is not None:
+                    out.deltas[key] = result.delta.detach()
+        return out
+
+    def _cam_inputs(
+        self, copies: Runner, inputs: torch.Tensor, captured: Capture, layer: str
+    ) -> CamInputs:
+        activations = captured.activations[layer]
+        if activations.dim() != 4:
+            raise LayerError(
+                f"layer {layer!r} outputs shape {tuple(activations.shape)}; CAM methods "
+                "need a (B, C, h, w) map"
+            )
+        return CamInputs(
+            activations=activations,
+            gradients=captured.gradients.get(layer),
+            targets=captured.targets.indices,
+            head=captured.heads.get(layer),
+            layer=layer,
+            inputs=inputs.detach(),
+            objective=captured.targets.objective,
+            forward_fn=copies.scores,
+            head_fn=copies.head_scores(layer, inputs, captured),
+            counterfactual=copies.objective.counterfactual,
+            progress=self.progress,
+        )
+
+    def _smooth(
+        self,
+        out: ChunkMaps,
+        copies: Runner,
+        inputs: torch.Tensor,
+        name: str,
+        spec: MethodSpec,
+        options: Mapping[str, Any],
+    ) -> None:
+        """``smooth:<method>``: the wrapped method's plan run on noisy copies, averaged."""
+        assert spec.inner is not None
+        prefix = name[: len(name) - len(spec.inner)]
+        inner_spec = get_method(spec.inner)
+
+        def run(noisy: torch.Tensor, rows: torch.Tensor, inner: Mapping[str, Any]):
+            plan = Plan({spec.inner: dict(inner)}, self.layers, self.progress)
+            return plan.run(copies.for_rows(rows), noisy).tensors()
+
+        averaged = run_method(name, SmoothInputs(inputs.detach(), run), options)
+        for layer in self.layers if inner_spec.needs_layer else [None]:
+            key = prefix + method_key(spec.inner, layer, self.layers)
+            out.add(key, spec, layer)
+        for kind, tensors in averaged.items():
+            getattr(out, kind).update({prefix + key: value for key, value in tensors.items()})
