@@ -17,6 +17,14 @@ class ImageError(SeewhyError):
     """An input image is missing, unreadable, too large or not an image."""
 
 
+class ImageShapeError(ImageError, ValueError):
+    """An in-memory image (array, tensor) has a shape or dtype that is not a picture.
+
+    Also a ``ValueError``, as the converters it replaced raised, so ``except ValueError``
+    keeps catching it.
+    """
+
+
 class ModelError(SeewhyError):
     """A model name, checkpoint or output selector is wrong."""
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.overlay import (
     _check_heat,
     _resize,
-    as_rgb_uint8,
     colorize,
     overlay,
     overlay_signed,

@@ -17,8 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from seewhy.errors import ImageShapeError
+from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.attribution import render_panel
-from seewhy.render.overlay import as_rgb_uint8, to_numpy
+from seewhy.render.overlay import to_numpy
 
 __all__ = ["FigureBlock", "explanation_figure", "save_figure"]
 
@@ -80,8 +82,8 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
             )
     try:
         image = as_rgb_uint8(block.image)
-    except ValueError as exc:
-        raise ValueError(f"block {block.title!r}: {exc}") from None
+    except ImageShapeError as exc:
+        raise ImageShapeError(f"block {block.title!r}: {exc}") from None
     return image, maps
 
 
@@ -103,7 +105,9 @@ def explanation_figure(
 
     Raises:
         ValueError: no blocks, or a block whose ``maps`` is not ``(T, M, H, W)`` with
-            ``T = len(row_labels)`` and ``M = len(methods)``.
+            ``T = len(row_labels)`` and ``M = len(methods)``; an
+            :class:`~seewhy.errors.ImageShapeError` (also a ``ValueError``) for a block
+            image :func:`~seewhy.io.rgb.as_rgb_uint8` cannot read.
     """
     if not blocks:
         raise ValueError("explanation_figure needs at least one FigureBlock")

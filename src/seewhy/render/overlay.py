@@ -12,6 +12,8 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from seewhy.io.rgb import as_rgb_uint8  # re-exported: render's name for the one converter
+
 __all__ = ["normalize_map", "colorize", "overlay", "overlay_signed", "to_numpy", "as_rgb_uint8"]
 
 
@@ -20,29 +22,6 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def as_rgb_uint8(image: Any) -> np.ndarray:
-    """A photo as an ``(H, W, 3)`` uint8 array.
-
-    Accepts ``(H, W, 3)`` uint8 (returned as is), grayscale ``(H, W)`` or ``(H, W, 1)``, RGBA
-    ``(H, W, 4)`` (alpha dropped) and float images in ``[0, 1]`` (scaled by 255).
-    """
-    img = to_numpy(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"image must have shape (H, W, 3), got {tuple(img.shape)}")
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
-    elif img.shape[-1] == 4:
-        img = img[..., :3]
-    if img.dtype != np.uint8:
-        img = img.astype(np.float64)
-        if img.size and np.nanmax(img) <= 1.0:
-            img = img * 255.0
-        img = np.clip(np.rint(np.nan_to_num(img)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
 
 
 def normalize_map(heat: Any, eps: float = 1e-8) -> np.ndarray:
@@ -102,7 +81,7 @@ def overlay(
     """A colour heatmap blended over a photo.
 
     Args:
-        image: ``(H, W, 3)`` uint8 photo.
+        image: the photo, anything :func:`~seewhy.io.rgb.as_rgb_uint8` reads.
         heat: ``(h, w)`` float map; resized bilinearly to ``(H, W)`` when the size differs.
         alpha: weight of the heatmap: ``(1 - alpha) * image + alpha * colorized``.
         cmap: matplotlib colormap name.
