@@ -195,7 +195,8 @@ def _explain(args: argparse.Namespace) -> int:
     from seewhy.errors import ImageError, SeewhyError
     from seewhy.io import load_inputs
     from seewhy.models import load_model
-    from seewhy.result import InputRecord, save_results
+    from seewhy.report import error_entries, save_results, write_report
+    from seewhy.result import InputRecord
 
     models = args.model or ["efficientnet_lite0"]
     weights = args.weights or [None]
@@ -238,7 +239,7 @@ def _explain(args: argparse.Namespace) -> int:
                 raise
             for record in records:
                 print(f"seewhy: {record.error}", file=sys.stderr)
-            _write_error_report(records, explainer.model.name, Path(args.out))
+            write_report(error_entries(records, explainer.model.name), args.out)
             print(f"seewhy: error: {error}", file=sys.stderr)
             return 1
         results.append(result)
@@ -259,24 +260,6 @@ def _per_image(targets: object) -> object:
     if isinstance(targets, list):
         return targets[0] if len(targets) == 1 else Classes(targets)
     return targets
-
-
-def _write_error_report(records: list, model: str, out: Path) -> None:
-    import json
-
-    out.mkdir(parents=True, exist_ok=True)
-    entries = [
-        {
-            "image": r.source,
-            "status": "error",
-            "error": r.error,
-            "model": model,
-            "targets": [],
-            "maps": {},
-        }
-        for r in records
-    ]
-    (out / "report.json").write_text(json.dumps(entries, indent=2))
 
 
 def _layers(args: argparse.Namespace) -> int:
