@@ -6,7 +6,11 @@ Messages name the bad value, list what is allowed and suggest the closest name.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seewhy.result import InputRecord
 
 
 class SeewhyError(Exception):
@@ -14,7 +18,17 @@ class SeewhyError(Exception):
 
 
 class ImageError(SeewhyError):
-    """An input image is missing, unreadable, too large or not an image."""
+    """An input image is missing, unreadable, too large or not an image.
+
+    Attributes:
+        records: when the error ends a call because no input could be read, every input's
+            :class:`~seewhy.result.InputRecord` (with its error), so a caller can report
+            them without reading the inputs again; ``None`` when the raiser did not give them.
+    """
+
+    def __init__(self, *args: object, records: Sequence[InputRecord] | None = None) -> None:
+        super().__init__(*args)
+        self.records: list[InputRecord] | None = None if records is None else list(records)
 
 
 class ImageShapeError(ImageError, ValueError):

@@ -234,7 +234,9 @@ def _explain(args: argparse.Namespace) -> int:
                 progress=None,
             )
         except ImageError as error:
-            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
+            records = error.records
+            if records is None:  # the raiser did not list the inputs: read them to know why
+                records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
             if any(r.ok for r in records):
                 raise
             for record in records:

@@ -172,7 +172,7 @@ class Explainer:
         records, batch = self._prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
-            raise ImageError(f"no image could be read: {errors}")
+            raise ImageError(f"no image could be read: {errors}", records=records)
         if isinstance(targets, Sequence) and not isinstance(targets, (str, torch.Tensor)):
             if len(targets) != batch.shape[0]:
                 raise TargetError(
