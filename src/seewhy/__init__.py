@@ -7,6 +7,7 @@
 
 from seewhy.errors import (
     ImageError,
+    ImageShapeError,
     LayerError,
     MethodError,
     ModelError,
@@ -26,6 +27,7 @@ __all__ = [
     "ExplanationResult",
     "Explainer",
     "ImageError",
+    "ImageShapeError",
     "LayerError",
     "LoadedModel",
     "MethodError",

@@ -6,7 +6,11 @@ Messages name the bad value, list what is allowed and suggest the closest name.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seewhy.result import InputRecord
 
 
 class SeewhyError(Exception):
@@ -16,13 +20,23 @@ class SeewhyError(Exception):
 class ImageError(SeewhyError):
     """An input image is missing, unreadable, too large or not an image.
 
-    ``records`` (when given) lists every input of the call with its error, so a caller can
-    report them without reading the inputs again.
+    Attributes:
+        records: when the error ends a call because no input could be read, every input's
+            :class:`~seewhy.result.InputRecord` (with its error), so a caller can report
+            them without reading the inputs again; ``None`` when the raiser did not give them.
     """
 
-    def __init__(self, message: str, *, records: list | None = None) -> None:
-        super().__init__(message)
-        self.records = records
+    def __init__(self, *args: object, records: Sequence[InputRecord] | None = None) -> None:
+        super().__init__(*args)
+        self.records: list[InputRecord] | None = None if records is None else list(records)
+
+
+class ImageShapeError(ImageError, ValueError):
+    """An in-memory image (array, tensor) has a shape or dtype that is not a picture.
+
+    Also a ``ValueError``, as the converters it replaced raised, so ``except ValueError``
+    keeps catching it.
+    """
 
 
 class ModelError(SeewhyError):

@@ -1,10 +1,11 @@
-"""What an explanation call returns: maps, targets, scores, and ways to look at and keep them."""
+"""What an explanation call returns: maps, targets, scores, and ways to look at them.
+
+Keeping them on disk (files and ``report.json``) is :mod:`seewhy.report`'s job.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
-from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel, save_figure
+from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel
 
 
 class LazyMaps(MutableMapping[str, torch.Tensor]):
@@ -207,11 +207,17 @@ class ExplanationResult:
         return explanation_figure([self.block(index)], title=self.sources[index])
 
     def report(self) -> list[dict[str, Any]]:
-        """One JSON-ready entry per input (maps left out; :meth:`save` adds their files)."""
-        return [_entry(self, record) for record in self.records]
+        """One JSON-ready entry per input (maps left out; :meth:`save` adds their files); see
+        :mod:`seewhy.report`."""
+        from seewhy.report import report_entry  # report.py imports this module
+
+        return [report_entry(self, record) for record in self.records]
 
     def save(self, directory: str | Path) -> Path:
-        """Write overlays, figures (PNG), maps (.npy) and ``report.json``; returns the report path."""
+        """Write overlays, figures (PNG), maps (.npy) and ``report.json``; returns the report
+        path (see :func:`seewhy.report.save_results`)."""
+        from seewhy.report import save_results  # report.py imports this module
+
         return save_results([self], directory)
 
     def _repr_png_(self) -> bytes:
@@ -227,81 +233,3 @@ class ExplanationResult:
             f"ExplanationResult(model={self.model_name!r}, images={batch}, targets={count}, "
             f"methods={self.methods}, errors={len(self.errors)})"
         )
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", text).strip("_") or "x"
-
-
-def _entry(result: ExplanationResult, record: InputRecord) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "image": record.source,
-        "status": "ok" if record.ok else "error",
-        "error": record.error,
-        "model": result.model_name,
-        "targets": [],
-        "maps": {},
-    }
-    if record.ok and record.index is not None:
-        b = record.index
-        for t in range(result.targets.shape[1]):
-            entry["targets"].append(
-                {
-                    "class": int(result.targets[b, t]),
-                    "label": result.labels[b][t] if result.labels else None,
-                    "score": float(result.scores[b, t]),
-                    "prob": None
-                    if np.isnan(float(result.probs[b, t]))
-                    else float(result.probs[b, t]),
-                }
-            )
-        entry["layers"] = dict(result.layers)
-    return entry
-
-
-def save_results(results: Sequence[ExplanationResult], directory: str | Path) -> Path:
-    """Save one or more models' results for the same inputs into ``directory``.
-
-    Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
-    ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W), plus
-    ``MODEL/METHOD_attribution.npy`` (T, C, H, W) for input-space methods. One
-    ``report.json`` lists every input and model, errors included (and convergence deltas).
-    """
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    report: list[dict[str, Any]] = []
-    records = results[0].records
-    show = len(records) * len(results) > 4
-    for position, record in enumerate(tqdm(records, desc="saving", unit="image", disable=not show)):
-        folder = out / f"{position:03d}_{_safe(Path(record.source).stem)}"
-        blocks = []
-        for result in results:
-            own = result.records[position]
-            entry = _entry(result, own)
-            if own.ok and own.index is not None:
-                b = own.index
-                model_dir = folder / _safe(result.model_name)
-                model_dir.mkdir(parents=True, exist_ok=True)
-                for method, maps in result.maps.items():
-                    npy = model_dir / f"{_safe(method)}.npy"
-                    np.save(npy, maps[b].numpy())
-                    pngs = []
-                    for t in range(maps.shape[1]):
-                        png = model_dir / f"{_safe(method)}_t{t}.png"
-                        result.overlay(b, method, t).save(png)
-                        pngs.append(str(png.relative_to(out)))
-                    entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
-                    if method in result.attributions:
-                        attr = model_dir / f"{_safe(method)}_attribution.npy"
-                        np.save(attr, result.attributions[method][b].numpy())
-                        entry["maps"][method]["attribution"] = str(attr.relative_to(out))
-                    if method in result.deltas:
-                        entry["maps"][method]["delta"] = result.deltas[method][b].tolist()
-                blocks.append(result.block(b))
-                entry["figure"] = str((folder / "figure.png").relative_to(out))
-            report.append(entry)
-        if blocks:
-            save_figure(explanation_figure(blocks, title=record.source), folder / "figure.png")
-    path = out / "report.json"
-    path.write_text(json.dumps(report, indent=2))
-    return path

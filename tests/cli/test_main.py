@@ -115,6 +115,66 @@ def test_no_readable_image_exits_1_with_report(capsys, tmp_path) -> None:
     assert report[0]["status"] == "error" and "nope.png" in report[0]["error"]
 
 
+def test_no_readable_image_report_comes_from_the_error_without_reading_again(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    import seewhy.io
+
+    def read_again(*args, **kwargs):
+        raise AssertionError("the CLI read the inputs a second time")
+
+    monkeypatch.setattr(seewhy.io, "load_inputs", read_again)  # the CLI imports it when it runs
+    missing, empty = tmp_path / "nope.png", tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    code, _, err = run(capsys, "explain", str(missing), str(empty), "--out", str(tmp_path / "o"))
+    assert code == 1
+    errors = [f"{missing}: no such file", f"{empty}: is empty (0 bytes), not an image"]
+    assert err.splitlines() == [
+        f"seewhy: {errors[0]}",
+        f"seewhy: {errors[1]}",
+        f"seewhy: error: no image could be read: {errors[0]}; {errors[1]}",
+    ]
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report == [
+        {
+            "image": str(path),
+            "status": "error",
+            "error": error,
+            "model": "efficientnet_lite0",
+            "targets": [],
+            "maps": {},
+        }
+        for path, error in zip((missing, empty), errors)
+    ]
+
+
+def test_an_image_error_without_records_falls_back_to_reading_the_inputs(
+    capsys, tmp_path, chelsea_path, monkeypatch
+) -> None:
+    import seewhy.engine.explainer as engine
+    from seewhy.errors import ImageError
+
+    def explain(self, images, *args, **kwargs):
+        raise ImageError("raised without records")
+
+    monkeypatch.setattr(engine.Explainer, "explain", explain)
+    missing = tmp_path / "nope.png"
+    code, _, err = run(capsys, "explain", str(missing), "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert err.splitlines() == [
+        f"seewhy: {missing}: no such file",
+        "seewhy: error: raised without records",
+    ]
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert [(e["image"], e["status"], e["error"]) for e in report] == [
+        (str(missing), "error", f"{missing}: no such file")
+    ]
+    # A readable input among them: the error is not about unreadable files, so it stands.
+    code, _, err = run(capsys, "explain", chelsea_path, "--out", str(tmp_path / "p"))
+    assert code == 2 and err == "seewhy: error: raised without records\n"
+    assert not (tmp_path / "p").exists()
+
+
 def test_layers_models_methods(capsys) -> None:
     code, stdout, _ = run(capsys, "layers", "efficientnet_lite0")
     assert code == 0

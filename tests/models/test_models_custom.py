@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from seewhy.errors import ModelError
@@ -50,6 +52,20 @@ def test_wrap_with_overrides():
     assert (lm.name, lm.input_size, lm.labels) == ("tiny", 64, labels)
     assert lm.mean == (0.5, 0.5, 0.5) and lm.std == (0.2, 0.3, 0.4)
     assert lm.preprocess(torch.zeros(80, 100, 3).numpy()).shape == (1, 3, 64, 64)
+
+
+def test_display_reads_pixels_with_the_io_rule():
+    lm = LoadedModel(nn.Identity(), resize=False)
+    rgba = np.array([[[255, 0, 0, 128], [1, 2, 3, 255]]], dtype=np.uint8)
+    expected = [[[255, 127, 127], [1, 2, 3]]]
+    assert lm.display(rgba).tolist() == expected  # alpha composited on white, as files
+    assert lm.display(Image.fromarray(rgba, "RGBA")).tolist() == expected
+    assert lm.display(np.array([[0, 257 * 100, 65535]], dtype=np.uint16)).tolist() == [
+        [[0] * 3, [100] * 3, [255] * 3]
+    ]
+    assert lm.display(np.array([[-5.0, 100.4, 300.0]])).tolist() == [
+        [[0] * 3, [100] * 3, [255] * 3]
+    ]
 
 
 def test_output_selector_for_tuple_and_dict():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seewhy.errors import ImageShapeError
 from seewhy.render import FigureBlock, explanation_figure, save_figure
 
 
@@ -65,6 +66,15 @@ def test_maps_shape_mismatch_raises() -> None:
         explanation_figure([block])
     block.maps = np.zeros((2, 3, 8))
     with pytest.raises(ValueError, match=r"\(2, 3, H, W\)"):
+        explanation_figure([block])
+
+
+def test_bad_block_image_names_the_block() -> None:
+    block = _block(1, 1)
+    block.image = np.zeros((8, 8, 2), dtype=np.uint8)
+    with pytest.raises(ImageShapeError, match=r"^block 'resnet18': an image array .* \(8, 8, 2\)$"):
+        explanation_figure([block])
+    with pytest.raises(ValueError):  # still a ValueError, as before the one converter
         explanation_figure([block])
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render import colorize, normalize_map, overlay, overlay_signed
+from seewhy.render.overlay import as_rgb_uint8 as render_as_rgb_uint8
 
 
 def _photo(h: int = 224, w: int = 224) -> np.ndarray:
@@ -77,6 +79,15 @@ def test_overlay_alpha_zero_is_the_image() -> None:
     assert out.mode == "RGB"
     assert out.size == (40, 32)
     np.testing.assert_array_equal(np.asarray(out), img)
+
+
+def test_overlay_reads_the_photo_with_the_io_rule() -> None:
+    assert render_as_rgb_uint8 is as_rgb_uint8  # the old name, re-exported
+    rgba = np.array([[[255, 0, 0, 128], [1, 2, 3, 255]]] * 2, dtype=np.uint8)
+    out = overlay(rgba, np.zeros((2, 2)), alpha=0.0)
+    assert np.asarray(out).tolist() == [[[255, 127, 127], [1, 2, 3]]] * 2  # alpha on white
+    wide = overlay(np.array([[2.0, 300.0]] * 2), np.zeros((2, 2)), alpha=0.0)
+    assert np.asarray(wide).tolist() == [[[2] * 3, [255] * 3]] * 2  # 0..255 floats, not x 255
 
 
 def test_overlay_alpha_one_is_the_colorized_map() -> None:

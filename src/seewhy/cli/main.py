@@ -197,7 +197,8 @@ def _explain(args: argparse.Namespace) -> int:
     from seewhy.io import load_inputs
     from seewhy.methods.registry import normalize_methods
     from seewhy.models import load_model
-    from seewhy.result import InputRecord, save_results
+    from seewhy.report import error_entries, save_results, write_report
+    from seewhy.result import InputRecord
 
     models = args.model or ["efficientnet_lite0"]
     weights = args.weights or [None]
@@ -233,12 +234,14 @@ def _explain(args: argparse.Namespace) -> int:
                 progress=None,
             )
         except ImageError as error:
-            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
+            records = error.records
+            if records is None:  # the raiser did not list the inputs: read them to know why
+                records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
             if any(r.ok for r in records):
                 raise
             for record in records:
                 print(f"seewhy: {record.error}", file=sys.stderr)
-            _write_error_report(records, explainer.model.name, Path(args.out))
+            write_report(error_entries(records, explainer.model.name), args.out)
             print(f"seewhy: error: {error}", file=sys.stderr)
             return 1
         results.append(result)
@@ -259,24 +262,6 @@ def _per_image(targets: object) -> object:
     if isinstance(targets, list):
         return targets[0] if len(targets) == 1 else Classes(targets)
     return targets
-
-
-def _write_error_report(records: list, model: str, out: Path) -> None:
-    import json
-
-    out.mkdir(parents=True, exist_ok=True)
-    entries = [
-        {
-            "image": r.source,
-            "status": "error",
-            "error": r.error,
-            "model": model,
-            "targets": [],
-            "maps": {},
-        }
-        for r in records
-    ]
-    (out / "report.json").write_text(json.dumps(entries, indent=2))
 
 
 def _layers(args: argparse.Namespace) -> int:

@@ -236,7 +236,7 @@ class Explainer:
                 continue
             try:
                 display = self.model.display(item.image)  # type: ignore[arg-type]
-            except (ValueError, OSError) as error:
+            except (ImageError, ValueError, OSError) as error:
                 records.append(InputRecord(item.source, None, f"{item.source}: {error}"))
                 continue
             records.append(InputRecord(item.source, len(displays), None))

@@ -10,11 +10,13 @@ from seewhy.io.images import (
     load_image,
     load_inputs,
 )
+from seewhy.io.rgb import as_rgb_uint8
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "LoadedInput",
+    "as_rgb_uint8",
     "expand_inputs",
     "load_image",
     "load_inputs",

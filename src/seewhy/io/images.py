@@ -1,9 +1,10 @@
 """Turn paths, folders, PIL images and arrays into RGB images, with one-line errors.
 
 Files are identified by content, not by extension. Every file becomes an 8-bit RGB
-``PIL.Image.Image``: EXIF orientation is applied, transparency is composited onto white,
-16-bit and float images are scaled to 8 bit, animated images give their first frame.
-No global Pillow setting is changed.
+``PIL.Image.Image``: EXIF orientation is applied, then the pixels follow
+:func:`seewhy.io.rgb.as_rgb_uint8` (transparency composited onto white, 16-bit and float
+images scaled to 8 bit); animated images give their first frame. No global Pillow setting
+is changed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from seewhy.errors import ImageError
+from seewhy.io.rgb import as_rgb_uint8
 
 #: Default limit on width * height of an image file, the same as Pillow's default.
 MAX_PIXELS: int = 89_478_485
@@ -28,7 +30,6 @@ IMAGE_SUFFIXES: tuple[str, ...] = (
 )  # fmt: skip
 
 _ALLOWED = "a path (str or pathlib.Path), a folder, a PIL.Image.Image or a numpy array"
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 
 
 @dataclass
@@ -58,26 +59,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of ``img`` (EXIF orientation applied, alpha composited on white)."""
+    """An 8-bit RGB copy of ``img``: EXIF orientation applied, pixels by :func:`as_rgb_uint8`."""
     img = ImageOps.exif_transpose(img)
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit (or 32-bit integer) gray: map the full 0..65535 range onto 0..255.
-        array = np.clip(np.asarray(img).astype(np.float64), 0, 65535)
-        return Image.fromarray(np.rint(array / 257).astype(np.uint8)).convert("RGB")
-    if mode == "F":
-        # Float gray: data within 0..1 is scaled by 255, anything else is clipped to 0..255.
-        array = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255, neginf=0)
-        if array.size and array.min() >= 0 and array.max() <= 1:
-            array = array * 255
-        return Image.fromarray(np.rint(np.clip(array, 0, 255)).astype(np.uint8)).convert("RGB")
-    if mode in _ALPHA_MODES or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+    if img.mode == "RGB" and "transparency" not in img.info:
+        return img  # as_rgb_uint8 would give these pixels unchanged
+    return Image.fromarray(as_rgb_uint8(img))
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Image.Image:

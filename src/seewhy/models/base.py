@@ -11,34 +11,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from seewhy.io.rgb import as_rgb_uint8
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Selects the tensor of class scores from whatever the model returns.
 OutputSelector = Callable[[Any], torch.Tensor]
-
-
-def to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB array from a PIL image or an array (gray, RGB, RGBA, float 0..1)."""
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}"
-        )
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    array = array[..., :3]
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array)
-    if np.issubdtype(array.dtype, np.floating):
-        return np.ascontiguousarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8))
-    if array.dtype == np.uint16:
-        return np.ascontiguousarray((array >> 8).astype(np.uint8))
-    return np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
 
 
 @dataclass
@@ -68,11 +47,14 @@ class LoadedModel:
     def display(self, image: Image.Image | np.ndarray) -> np.ndarray:
         """The (size, size, 3) uint8 view of ``image`` that the model sees.
 
+        The pixels are read by :func:`seewhy.io.rgb.as_rgb_uint8` (any PIL mode; gray, RGB
+        or RGBA arrays of uint8, uint16, other integers or floats).
+
         By default the whole photo is resized to ``input_size`` x ``input_size`` (bilinear),
         so every part of it can be explained. With ``crop=True`` the shorter side is resized
         and the longer side center-cropped instead, keeping the aspect ratio.
         """
-        array = to_rgb_array(image)
+        array = as_rgb_uint8(image)
         if not self.resize:
             return array
         pil = Image.fromarray(array)

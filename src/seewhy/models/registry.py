@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from seewhy.errors import ModelError
 from seewhy.models.base import LoadedModel
 
 #: What ``weights=`` may be: ``None`` (the default weights), ``"random"`` or a checkpoint path.
@@ -39,7 +40,7 @@ def register(name: str, *, description: str) -> Callable[[Factory], Factory]:
 
     def decorate(factory: Factory) -> Factory:
         if name in BUNDLED:
-            raise ValueError(f"a bundled model named {name!r} is already registered")
+            raise ModelError(f"a bundled model named {name!r} is already registered")
         BUNDLED[name] = Entry(name, description, factory)
         return factory
 

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from seewhy.errors import OptionError
+from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.overlay import (
     _check_heat,
     _resize,
-    as_rgb_uint8,
     colorize,
     overlay,
     overlay_signed,
@@ -30,7 +31,7 @@ KINDS = ("cam", "abs", "signed", "rgb")
 def percentile_scale(values: np.ndarray, clip_percentile: float) -> float:
     """The ``clip_percentile`` percentile of ``|values|`` (the max when that is 0; 0 if all 0)."""
     if not 0.0 < clip_percentile <= 100.0:
-        raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+        raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
     magnitude = np.abs(values)
     if magnitude.size == 0:
         return 0.0
@@ -50,7 +51,7 @@ def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[0] not in (1, 3):
-        raise ValueError(f"attribution must be (C, H, W) with C = 1 or 3, got {tuple(a.shape)}")
+        raise OptionError(f"attribution must be (C, H, W) with C = 1 or 3, got {tuple(a.shape)}")
     a = np.moveaxis(a, 0, -1)
     a = (a - a.mean()) / (a.std() + 1e-5)
     a = np.clip(a * std_scale + 0.5, 0.0, 1.0)
@@ -107,4 +108,4 @@ def render_panel(
         return drawn
     if kind in ("abs", "rgb"):
         return magnitude_heatmap(heat, photo.shape[:2], clip_percentile=clip_percentile)
-    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    raise OptionError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -17,8 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from seewhy.errors import ImageShapeError, OptionError
+from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.attribution import render_panel
-from seewhy.render.overlay import as_rgb_uint8, to_numpy
+from seewhy.render.overlay import to_numpy
 
 __all__ = ["FigureBlock", "explanation_figure", "save_figure"]
 
@@ -66,22 +68,22 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
     maps = to_numpy(block.maps)
     expected = f"(T, M, H, W) = ({n_rows}, {n_methods}, H, W)"
     if maps.ndim != 4 or maps.shape[:2] != (n_rows, n_methods):
-        raise ValueError(
+        raise OptionError(
             f"block {block.title!r}: maps must have shape {expected} for {n_rows} row labels "
             f"and {n_methods} methods, got {tuple(maps.shape)}"
         )
     if n_rows == 0:
-        raise ValueError(f"block {block.title!r}: needs at least one row label")
+        raise OptionError(f"block {block.title!r}: needs at least one row label")
     for name, values in (("kinds", block.kinds), ("attributions", block.attributions)):
         if values is not None and len(values) != n_methods:
-            raise ValueError(
+            raise OptionError(
                 f"block {block.title!r}: {name} must have one entry per method ({n_methods}), "
                 f"got {len(values)}"
             )
     try:
         image = as_rgb_uint8(block.image)
-    except ValueError as exc:
-        raise ValueError(f"block {block.title!r}: {exc}") from None
+    except ImageShapeError as exc:
+        raise ImageShapeError(f"block {block.title!r}: {exc}") from None
     return image, maps
 
 
@@ -103,10 +105,12 @@ def explanation_figure(
 
     Raises:
         ValueError: no blocks, or a block whose ``maps`` is not ``(T, M, H, W)`` with
-            ``T = len(row_labels)`` and ``M = len(methods)``.
+            ``T = len(row_labels)`` and ``M = len(methods)``; an
+            :class:`~seewhy.errors.ImageShapeError` (also a ``ValueError``) for a block
+            image :func:`~seewhy.io.rgb.as_rgb_uint8` cannot read.
     """
     if not blocks:
-        raise ValueError("explanation_figure needs at least one FigureBlock")
+        raise OptionError("explanation_figure needs at least one FigureBlock")
     checked = [_check_block(b) for b in blocks]
 
     n_cols = max(1 + len(b.methods) for b in blocks)

@@ -12,6 +12,9 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from seewhy.errors import OptionError
+from seewhy.io.rgb import as_rgb_uint8  # re-exported: render's name for the one converter
+
 __all__ = ["normalize_map", "colorize", "overlay", "overlay_signed", "to_numpy", "as_rgb_uint8"]
 
 
@@ -22,29 +25,6 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def as_rgb_uint8(image: Any) -> np.ndarray:
-    """A photo as an ``(H, W, 3)`` uint8 array.
-
-    Accepts ``(H, W, 3)`` uint8 (returned as is), grayscale ``(H, W)`` or ``(H, W, 1)``, RGBA
-    ``(H, W, 4)`` (alpha dropped) and float images in ``[0, 1]`` (scaled by 255).
-    """
-    img = to_numpy(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"image must have shape (H, W, 3), got {tuple(img.shape)}")
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
-    elif img.shape[-1] == 4:
-        img = img[..., :3]
-    if img.dtype != np.uint8:
-        img = img.astype(np.float64)
-        if img.size and np.nanmax(img) <= 1.0:
-            img = img * 255.0
-        img = np.clip(np.rint(np.nan_to_num(img)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
-
-
 def normalize_map(heat: Any, eps: float = 1e-8) -> np.ndarray:
     """Min-max scale each map to ``[0, 1]``: ``(h - min) / (max - min + eps)``.
 
@@ -53,7 +33,7 @@ def normalize_map(heat: Any, eps: float = 1e-8) -> np.ndarray:
     """
     h = to_numpy(heat).astype(np.float64)
     if h.ndim < 2:
-        raise ValueError(f"heat must have shape (..., H, W), got {tuple(h.shape)}")
+        raise OptionError(f"heat must have shape (..., H, W), got {tuple(h.shape)}")
     lo = h.min(axis=(-2, -1), keepdims=True)
     hi = h.max(axis=(-2, -1), keepdims=True)
     return (h - lo) / (hi - lo + eps)
@@ -81,13 +61,13 @@ def _resize(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _check_heat(heat: Any) -> np.ndarray:
     h = np.squeeze(to_numpy(heat).astype(np.float64))
     if h.ndim != 2:
-        raise ValueError(f"heat must be one (h, w) map, got shape {tuple(to_numpy(heat).shape)}")
+        raise OptionError(f"heat must be one (h, w) map, got shape {tuple(to_numpy(heat).shape)}")
     return np.nan_to_num(h)
 
 
 def _blend(img: np.ndarray, colored: np.ndarray, alpha: float) -> Image.Image:
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise OptionError(f"alpha must be in [0, 1], got {alpha}")
     out = (1.0 - alpha) * img.astype(np.float64) + alpha * colored.astype(np.float64)
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
@@ -102,7 +82,7 @@ def overlay(
     """A colour heatmap blended over a photo.
 
     Args:
-        image: ``(H, W, 3)`` uint8 photo.
+        image: the photo, anything :func:`~seewhy.io.rgb.as_rgb_uint8` reads.
         heat: ``(h, w)`` float map; resized bilinearly to ``(H, W)`` when the size differs.
         alpha: weight of the heatmap: ``(1 - alpha) * image + alpha * colorized``.
         cmap: matplotlib colormap name.
@@ -134,7 +114,7 @@ def overlay_signed(
     ``cmap`` (white for ``bwr``), positive values to the upper end, negative to the lower end.
     """
     if not 0.0 < clip_percentile <= 100.0:
-        raise ValueError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+        raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
     img = as_rgb_uint8(image)
     h = _check_heat(heat)
     scale = float(np.percentile(np.abs(h), clip_percentile)) if h.size else 0.0

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 
+from seewhy.errors import MethodError
+
 __all__ = [
     "COLOR_CORRELATION_SVD_SQRT",
     "FourierImage",
@@ -144,7 +146,7 @@ def make_image(
         return PixelImage(shape, mean, decorrelate, device)
     if kind == "fourier":
         return FourierImage(shape, mean, decorrelate, device)
-    raise ValueError(kind)
+    raise MethodError(f"parameterization={kind!r} is not allowed; use 'pixel' or 'fourier'")
 
 
 def noise_std(kind: str) -> float:

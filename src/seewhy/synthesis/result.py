@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from seewhy.errors import OptionError
+
 __all__ = ["SynthesisResult", "image_grid"]
 
 
@@ -54,7 +56,7 @@ class SynthesisResult:
         if names is None:
             names = [f"{i:03d}_{slug(text)}" for i, text in enumerate(self.objective)]
         if len(names) != len(self.images):
-            raise ValueError(f"got {len(names)} names for {len(self.images)} images")
+            raise OptionError(f"got {len(names)} names for {len(self.images)} images")
         paths = []
         for name, image in zip(names, self.images):
             path = folder / f"{name}.png"

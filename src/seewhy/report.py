@@ -1,0 +1,125 @@
+"""Keeping results: per-input folders of overlays, figures and maps, and one ``report.json``.
+
+``report.json`` is a list with one entry per input and model, in input order::
+
+    {"image": source, "status": "ok" | "error", "error": message | None, "model": name,
+     "targets": [{"class", "label", "score", "prob"}, ...], "maps": {method: files},
+     "layers": {method: layer}, "figure": path}
+
+``layers`` is only in entries of explained inputs, ``figure`` only in those :func:`save_results`
+wrote. Inputs that could not be read have ``"status": "error"``, their message, no targets and
+no maps, whether the call explained other inputs (:func:`report_entry`) or none
+(:func:`error_entries`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from seewhy.render import explanation_figure, save_figure
+from seewhy.result import ExplanationResult, InputRecord
+
+__all__ = ["error_entries", "report_entry", "save_results", "write_report"]
+
+
+def _safe(text: str) -> str:
+    """``text`` as a file name: runs of other characters than ``A-Za-z0-9_.+@-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.+@-]+", "_", text).strip("_") or "x"
+
+
+def _base_entry(record: InputRecord, model: str) -> dict[str, Any]:
+    return {
+        "image": record.source,
+        "status": "ok" if record.ok else "error",
+        "error": record.error,
+        "model": model,
+        "targets": [],
+        "maps": {},
+    }
+
+
+def report_entry(result: ExplanationResult, record: InputRecord) -> dict[str, Any]:
+    """The JSON-ready entry of one input of ``result``: its targets, scores and layers (the
+    map files are added by :func:`save_results`), or its error."""
+    entry = _base_entry(record, result.model_name)
+    if record.ok and record.index is not None:
+        b = record.index
+        for t in range(result.targets.shape[1]):
+            prob = float(result.probs[b, t])
+            entry["targets"].append(
+                {
+                    "class": int(result.targets[b, t]),
+                    "label": result.labels[b][t] if result.labels else None,
+                    "score": float(result.scores[b, t]),
+                    "prob": None if np.isnan(prob) else prob,
+                }
+            )
+        entry["layers"] = dict(result.layers)
+    return entry
+
+
+def error_entries(records: Sequence[InputRecord], model: str) -> list[dict[str, Any]]:
+    """The entries of inputs that ``model`` has no result for, as none could be read."""
+    return [_base_entry(record, model) for record in records]
+
+
+def write_report(entries: Sequence[dict[str, Any]], directory: str | Path) -> Path:
+    """Write ``entries`` to ``directory/report.json`` (the folder is made); returns its path."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.json"
+    path.write_text(json.dumps(list(entries), indent=2))
+    return path
+
+
+def save_results(results: Sequence[ExplanationResult], directory: str | Path) -> Path:
+    """Save one or more models' results for the same inputs into ``directory``.
+
+    Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
+    ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W), plus
+    ``MODEL/METHOD_attribution.npy`` (T, C, H, W) for input-space methods. One
+    ``report.json`` lists every input and model, errors included (and convergence deltas).
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    report: list[dict[str, Any]] = []
+    records = results[0].records
+    show = len(records) * len(results) > 4
+    for position, record in enumerate(tqdm(records, desc="saving", unit="image", disable=not show)):
+        folder = out / f"{position:03d}_{_safe(Path(record.source).stem)}"
+        blocks = []
+        for result in results:
+            own = result.records[position]
+            entry = report_entry(result, own)
+            if own.ok and own.index is not None:
+                b = own.index
+                model_dir = folder / _safe(result.model_name)
+                model_dir.mkdir(parents=True, exist_ok=True)
+                for method, maps in result.maps.items():
+                    npy = model_dir / f"{_safe(method)}.npy"
+                    np.save(npy, maps[b].numpy())
+                    pngs = []
+                    for t in range(maps.shape[1]):
+                        png = model_dir / f"{_safe(method)}_t{t}.png"
+                        result.overlay(b, method, t).save(png)
+                        pngs.append(str(png.relative_to(out)))
+                    entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
+                    if method in result.attributions:
+                        attr = model_dir / f"{_safe(method)}_attribution.npy"
+                        np.save(attr, result.attributions[method][b].numpy())
+                        entry["maps"][method]["attribution"] = str(attr.relative_to(out))
+                    if method in result.deltas:
+                        entry["maps"][method]["delta"] = result.deltas[method][b].tolist()
+                blocks.append(result.block(b))
+                entry["figure"] = str((folder / "figure.png").relative_to(out))
+            report.append(entry)
+        if blocks:
+            save_figure(explanation_figure(blocks, title=record.source), folder / "figure.png")
+    return write_report(report, out)

@@ -1,0 +1,181 @@
+"""seewhy.report: report.json entries for explained and unreadable inputs, and the files
+save_results writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seewhy.report import _safe, error_entries, report_entry, save_results, write_report
+from seewhy.result import ExplanationResult, InputRecord
+
+SOURCES = ("photos/cat one.png", "photos/bad.jpg", "dog.png")
+RECORDS = [
+    InputRecord(SOURCES[0], 0, None),
+    InputRecord(SOURCES[1], None, "photos/bad.jpg: not an image"),
+    InputRecord(SOURCES[2], 1, None),
+]
+
+
+def _result(model_name: str = "tiny net", offset: float = 0.0) -> ExplanationResult:
+    """Two readable images x two targets, one CAM and one input-space method, by hand."""
+    cam = torch.arange(2 * 2 * 4 * 4, dtype=torch.float32).reshape(2, 2, 4, 4) + offset
+    attribution = torch.linspace(-1, 1, 2 * 2 * 3 * 4 * 4).reshape(2, 2, 3, 4, 4)
+    return ExplanationResult(
+        maps={"gradcam": cam, "smooth:saliency": attribution.abs().amax(dim=2)},
+        layer_maps={"gradcam": cam[..., :2, :2]},
+        targets=torch.tensor([[285, 281], [3, -1]]),
+        scores=torch.tensor([[2.5, 1.0], [0.5, 7.0]]),
+        probs=torch.tensor([[0.75, 0.25], [0.5, float("nan")]]),
+        labels=[["Egyptian cat", "tabby"], ["tiger shark", "target 1"]],
+        images=lambda: np.full((2, 4, 4, 3), 100, dtype=np.uint8),
+        records=list(RECORDS),
+        model_name=model_name,
+        layers={"gradcam": "features.3"},
+        attributions={"smooth:saliency": attribution},
+        deltas={"smooth:saliency": torch.tensor([[0.125, -0.5], [0.0, 2.0]])},
+        displays={"smooth:saliency": "abs"},
+    )
+
+
+OK_ENTRY = {
+    "image": SOURCES[0],
+    "status": "ok",
+    "error": None,
+    "model": "tiny net",
+    "targets": [
+        {"class": 285, "label": "Egyptian cat", "score": 2.5, "prob": 0.75},
+        {"class": 281, "label": "tabby", "score": 1.0, "prob": 0.25},
+    ],
+    "maps": {},
+    "layers": {"gradcam": "features.3"},
+}
+ERROR_ENTRY = {
+    "image": SOURCES[1],
+    "status": "error",
+    "error": "photos/bad.jpg: not an image",
+    "model": "tiny net",
+    "targets": [],
+    "maps": {},
+}
+
+
+def test_entries_of_an_explained_and_an_unreadable_input() -> None:
+    result = _result()
+    assert report_entry(result, RECORDS[0]) == OK_ENTRY
+    assert report_entry(result, RECORDS[1]) == ERROR_ENTRY
+    callable_target = report_entry(result, RECORDS[2])["targets"][1]
+    assert callable_target == {"class": -1, "label": "target 1", "score": 7.0, "prob": None}
+    assert result.report() == [report_entry(result, r) for r in RECORDS]
+
+
+def test_no_labels_give_none() -> None:
+    result = _result()
+    result.labels = None
+    assert [t["label"] for t in report_entry(result, RECORDS[0])["targets"]] == [None, None]
+
+
+def test_error_entries_have_the_shape_of_a_result_s_error_entry() -> None:
+    records = [RECORDS[1], InputRecord("gone.png", None, "gone.png: no such file")]
+    entries = error_entries(records, "tiny net")
+    assert entries[0] == ERROR_ENTRY == report_entry(_result(), RECORDS[1])
+    assert entries[1] == {**ERROR_ENTRY, "image": "gone.png", "error": "gone.png: no such file"}
+
+
+def test_write_report_makes_the_folder_and_writes_the_entries(tmp_path: Path) -> None:
+    path = write_report(error_entries([RECORDS[1]], "tiny net"), tmp_path / "a" / "b")
+    assert path == tmp_path / "a" / "b" / "report.json"
+    assert json.loads(path.read_text()) == [ERROR_ENTRY]
+    assert path.read_text().startswith('[\n  {\n    "image"')  # indented for people
+
+
+def test_save_results_writes_maps_overlays_figures_and_the_report(tmp_path: Path) -> None:
+    result = _result()
+    path = save_results([result], tmp_path)
+    assert path == tmp_path / "report.json"
+    report = json.loads(path.read_text())
+    assert [(e["image"], e["status"]) for e in report] == [
+        (SOURCES[0], "ok"),
+        (SOURCES[1], "error"),
+        (SOURCES[2], "ok"),
+    ]
+    assert report[1] == ERROR_ENTRY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000_cat_one", "002_dog", "report.json"]
+
+    entry = report[2]
+    without_files = {k: v for k, v in entry.items() if k not in ("maps", "figure")}
+    assert without_files == {
+        k: v for k, v in report_entry(result, RECORDS[2]).items() if k != "maps"
+    }
+    assert entry["figure"] == "002_dog/figure.png"
+    assert entry["maps"] == {
+        "gradcam": {
+            "npy": "002_dog/tiny_net/gradcam.npy",
+            "overlays": ["002_dog/tiny_net/gradcam_t0.png", "002_dog/tiny_net/gradcam_t1.png"],
+        },
+        "smooth:saliency": {
+            "npy": "002_dog/tiny_net/smooth_saliency.npy",
+            "overlays": [
+                "002_dog/tiny_net/smooth_saliency_t0.png",
+                "002_dog/tiny_net/smooth_saliency_t1.png",
+            ],
+            "attribution": "002_dog/tiny_net/smooth_saliency_attribution.npy",
+            "delta": [0.0, 2.0],
+        },
+    }
+    assert report[0]["maps"]["smooth:saliency"]["delta"] == [0.125, -0.5]
+    np.testing.assert_array_equal(
+        np.load(tmp_path / entry["maps"]["gradcam"]["npy"]), result.maps["gradcam"][1].numpy()
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / entry["maps"]["smooth:saliency"]["attribution"]),
+        result.attributions["smooth:saliency"][1].numpy(),
+    )
+    overlay = Image.open(tmp_path / entry["maps"]["gradcam"]["overlays"][1])
+    np.testing.assert_array_equal(np.asarray(overlay), np.asarray(result.overlay(1, "gradcam", 1)))
+    figure = Image.open(tmp_path / entry["figure"])
+    assert figure.size == result.figure(1).size
+
+
+def test_results_of_several_models_share_one_figure_per_input(tmp_path: Path) -> None:
+    first, second = _result("tiny net"), _result("other/net", offset=1.0)
+    report = json.loads(save_results([first, second], tmp_path).read_text())
+    assert [(e["image"], e["model"]) for e in report] == [
+        (source, model) for source in SOURCES for model in ("tiny net", "other/net")
+    ]
+    assert report[0]["figure"] == report[1]["figure"] == "000_cat_one/figure.png"
+    assert report[1]["maps"]["gradcam"]["npy"] == "000_cat_one/other_net/gradcam.npy"
+    np.testing.assert_array_equal(
+        np.load(tmp_path / report[1]["maps"]["gradcam"]["npy"]),
+        second.maps["gradcam"][0].numpy(),
+    )
+    one_block = Image.open(tmp_path / "000_cat_one" / "figure.png")
+    assert one_block.size[1] > first.figure(0).size[1]  # two blocks stacked
+
+
+def test_result_save_is_save_results_of_the_one_result(tmp_path: Path) -> None:
+    result = _result()
+    path = result.save(tmp_path / "one")
+    assert path == tmp_path / "one" / "report.json"
+    save_results([result], tmp_path / "two")
+    assert path.read_text() == (tmp_path / "two" / "report.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("cat one", "cat_one"),
+        ("other/net", "other_net"),
+        ("smooth:gradcam++", "smooth_gradcam++"),
+        ("__x__", "x"),
+        ("///", "x"),
+        ("a.b@c-d", "a.b@c-d"),
+    ],
+)
+def test_safe_file_names(text: str, name: str) -> None:
+    assert _safe(text) == name
