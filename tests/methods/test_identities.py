@@ -12,8 +12,6 @@ at every position, so with ``CAM = sum_k w_ck A^k``:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torchvision
@@ -22,9 +20,9 @@ from PIL import Image
 from torch import nn
 
 import seewhy
+from seewhy.data import example_image
 from seewhy.methods import CamInputs, get_method
 
-PHOTO = Path(seewhy.__file__).parent / "data" / "chelsea.png"
 RTOL = 1e-4
 
 
@@ -69,7 +67,7 @@ def gap_case(name: str) -> tuple[nn.Module, str, nn.Linear, torch.Tensor]:
         model = torchvision.models.resnet18(weights=None).eval()
         return model, "layer4", model.fc, torch.randn(2, 3, 160, 160, generator=generator)
     loaded = seewhy.load_model("efficientnet_lite0")
-    photo = Image.open(PHOTO).convert("RGB")
+    photo = Image.open(example_image()).convert("RGB")
     x = loaded.preprocess([photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
     return loaded.module, "bn2", loaded.module.classifier, x
 
