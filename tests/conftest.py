@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from seewhy.data import example_image
 
-CHELSEA = Path(__file__).resolve().parents[1] / "src" / "seewhy" / "data" / "chelsea.png"
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def skimage_image(name: str) -> str:
@@ -29,4 +29,4 @@ def lite0():
 
 @pytest.fixture
 def chelsea_path() -> str:
-    return str(CHELSEA)
+    return str(example_image())

@@ -95,6 +95,8 @@ def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelse
         (["--option", "occlusion:window=8"], "which is not requested"),
         (["--option", "window=8"], "is not METHOD:KEY=VALUE"),
         (["--method", "occlusion", "--option", "occlusion:stride=40"], "stride 40 is larger"),
+        (["--batch-size", "0"], "batch_size must be a whole number of images per forward pass"),
+        (["--batch-size", "-3"], "at least 1; got -3"),
     ],
 )
 def test_bad_options_exit_2_with_one_clear_line(
@@ -151,7 +153,7 @@ def test_no_readable_image_report_comes_from_the_error_without_reading_again(
 def test_an_image_error_without_records_falls_back_to_reading_the_inputs(
     capsys, tmp_path, chelsea_path, monkeypatch
 ) -> None:
-    import seewhy.engine.explainer as engine
+    import seewhy.explain as engine
     from seewhy.errors import ImageError
 
     def explain(self, images, *args, **kwargs):

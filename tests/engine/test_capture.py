@@ -28,6 +28,9 @@ def images() -> torch.Tensor:
 
 
 def test_top5_in_one_pass_equals_five_single_runs(explainer, images) -> None:
+    """CAM methods only, so the head-only ``capture`` pass. Input-space methods take
+    ``capture_inputs``: see ``test_top2_in_one_call_equals_two_single_calls`` in
+    ``tests/methods/test_input_space.py``."""
     top5 = explainer.explain(images, METHODS, "top5")
     for rank in range(5):
         classes = top5.targets[:, rank].tolist()

@@ -1,17 +1,23 @@
-"""The runner's passes over copies: ``Runner.scores`` and ``Runner.head_scores``, called directly.
+"""The runner's passes over copies: ``Runner.scores`` and ``Runner.head_scores``, called
+directly, then through the Explainer for occlusion, Score-CAM and Ablation-CAM alike.
 
 Each copy is scored for the targets of the image it stands for (``rows``), negated when
 counterfactual, without building a graph, and the model is left as found; ``head_scores``
 runs the network after the layer (the fx tail) or, where it can't be cut, whole forwards with
-the layer's output replaced.
+the layer's output replaced. Through the Explainer: top-5 costs the forwards of top-1 and
+equals five single runs, images split over batches and callable targets give the same maps,
+and the model is left as found, also when a target fails inside the perturbation forwards.
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from helpers.engine import copies_runner, head_scores
 from helpers.models import TinyGapNet, dirty, snapshot
+from helpers.perturbation import Calls, distinct_masks, explain, layer_output, tiny
 from torch import nn
 
 import seewhy
@@ -184,3 +190,120 @@ def test_head_scores_falls_back_to_whole_forwards_with_the_layer_replaced(
     with pytest.raises(seewhy.LayerError, match="did not give the shape"):
         head_fn(edited[:, :3].clone(), ROWS)
     assert snapshot(module) == before
+
+
+# ---------------------------------------------------------------- through the Explainer
+
+
+TOPK_METHODS = {
+    "scorecam": {"batch_size": 5},
+    "ablationcam": {"batch_size": 5},
+    "occlusion": {"window": 4, "stride": 4, "batch_size": 5},
+}
+
+
+@pytest.mark.parametrize("method", list(TOPK_METHODS))
+def test_top5_equals_five_single_runs_with_one_set_of_forwards(method: str) -> None:
+    model = tiny()
+    calls = Calls(model)
+    fc_calls = Calls(model.fc)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(11))
+    methods = {method: TOPK_METHODS[method]}
+    top1 = explain(model, x, methods, "top1")
+    counts = (calls.count, sum(fc_calls.sizes))
+    calls.reset()
+    fc_calls.reset()
+    top5 = explain(model, x, methods, "top5")
+    assert (calls.count, sum(fc_calls.sizes)) == counts
+
+    activations = layer_output(model, "features", x)
+    if method == "scorecam":
+        assert counts[0] == 1 + math.ceil(distinct_masks(activations) / 5)
+    elif method == "ablationcam":
+        live = int(activations.flatten(2).ne(0).any(dim=2).sum())
+        assert counts == (1, 2 + 2 + live)  # one model forward; fc: capture, check, ablations
+    else:
+        assert counts[0] == 1 + math.ceil(2 * 16 / 5)  # 4 x 4 windows per image
+
+    kind = "attributions" if method == "occlusion" else "layer_maps"
+    assert getattr(top5, kind)[method].shape[1] == 5
+    torch.testing.assert_close(getattr(top1, kind)[method][:, 0], getattr(top5, kind)[method][:, 0])
+    for t in range(5):
+        single = explain(model, x, methods, [int(c) for c in top5.targets[:, t]])
+        torch.testing.assert_close(
+            getattr(single, kind)[method][:, 0], getattr(top5, kind)[method][:, t]
+        )
+
+
+def test_images_split_over_explainer_batches_give_the_same_maps() -> None:
+    model = tiny()
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(12))
+    methods = dict(TOPK_METHODS)
+    whole = seewhy.Explainer(model, layer="features").explain(x, methods, "top2", progress=False)
+    split = seewhy.Explainer(model, layer="features", batch_size=2).explain(
+        x, methods, "top2", progress=False
+    )
+    for name in ("scorecam", "ablationcam"):
+        torch.testing.assert_close(split.layer_maps[name], whole.layer_maps[name])
+    torch.testing.assert_close(split.attributions["occlusion"], whole.attributions["occlusion"])
+
+
+@pytest.mark.parametrize("method", list(TOPK_METHODS))
+def test_callable_targets_equal_class_targets(method: str) -> None:
+    model = tiny()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(13))
+    methods = {method: TOPK_METHODS[method]}
+    kind = "attributions" if method == "occlusion" else "layer_maps"
+    by_class = explain(model, x, methods, 3)
+    by_function = explain(model, x, methods, lambda out: out[:, 3])
+    torch.testing.assert_close(getattr(by_function, kind)[method], getattr(by_class, kind)[method])
+    two = explain(model, x, methods, lambda out: out[:, [3, 1]])
+    listed = explain(model, x, methods, [[3, 1], [3, 1]])
+    torch.testing.assert_close(getattr(two, kind)[method], getattr(listed, kind)[method])
+
+
+# ---------------------------------------------------------------- the model as found
+
+
+@pytest.mark.parametrize("method", list(TOPK_METHODS))
+def test_model_unchanged_after_each_method(method: str) -> None:
+    model = dirty(tiny())
+    before = snapshot(model)
+    grad = list(model.parameters())[-1].grad.clone()
+    res = explain(model, torch.randn(2, 3, 16, 16), {method: TOPK_METHODS[method]}, "top2")
+    assert method in res.maps
+    assert snapshot(model) == before
+    assert torch.equal(list(model.parameters())[-1].grad, grad)
+    assert model.features[1].inplace is True
+
+
+@pytest.mark.parametrize(
+    ("method", "fallback"),
+    [
+        ("scorecam", False),
+        ("ablationcam", False),
+        ("ablationcam", True),  # whole forwards with a hook replacing the layer's output
+        ("occlusion", False),
+    ],
+)
+def test_model_unchanged_after_a_target_that_fails_in_the_perturbation_forwards(
+    method: str, fallback: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The callable target is called again on the copies' outputs; it fails on its second call."""
+    if fallback:
+        monkeypatch.setattr("seewhy.engine.runner.layer_tail", lambda *args: None)
+    model = dirty(tiny())
+    before = snapshot(model)
+    seen: list[int] = []
+
+    def target(output: torch.Tensor) -> torch.Tensor:
+        seen.append(output.shape[0])
+        if len(seen) == 2:
+            raise RuntimeError("boom in the second call")
+        return output[:, 3]
+
+    with pytest.raises(RuntimeError, match="boom in the second call"):
+        explain(model, torch.randn(2, 3, 16, 16), {method: TOPK_METHODS[method]}, target)
+    assert seen[0] == 2 and len(seen) == 2
+    assert snapshot(model) == before
+    assert before["hooks"] == 0

@@ -160,3 +160,34 @@ def test_fast_and_exact_agree_on_varied_architectures(name: str) -> None:
         ours, reference = fast.maps[key].flatten(), exact.maps[key].flatten()
         cosine = float(ours @ reference / (ours.norm() * reference.norm()))
         assert cosine > 0.999, (key, cosine)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"batch_size": 0}, seewhy.OptionError, "at least 1; got 0"),
+        ({"batch_size": 2.5}, seewhy.OptionError, "got 2.5"),
+        ({"fast": "yes"}, seewhy.OptionError, "fast must be True or False"),
+        ({"layer": []}, seewhy.LayerError, "names no layer"),
+        ({"layer": [3]}, seewhy.LayerError, "a layer is named by a string"),
+    ],
+)
+def test_bad_constructor_values_raise_seewhy_errors(kwargs, error, message) -> None:
+    with pytest.raises(error, match=message):
+        seewhy.Explainer(TinyGapNet(), **kwargs)
+    assert issubclass(error, seewhy.SeewhyError)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        ({"score": "probability"}, seewhy.TargetError, "score='probability' is not allowed"),
+        ({"counterfactual": "yes"}, seewhy.TargetError, "counterfactual must be True or False"),
+        ({"methods": 3}, seewhy.MethodError, "is not understood"),
+        ({"methods": {"gradcam": 1}}, seewhy.MethodError, "must be a dict"),
+    ],
+)
+def test_bad_call_values_raise_seewhy_errors_before_any_work(call, error, message) -> None:
+    explainer = seewhy.Explainer(TinyGapNet(), layer="features")
+    with pytest.raises(error, match=message):
+        explainer.explain(torch.zeros(1, 3, 8, 8), **call)

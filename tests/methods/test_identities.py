@@ -12,38 +12,18 @@ at every position, so with ``CAM = sum_k w_ck A^k``:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torchvision
+from helpers.models import TinyGapNet
 from PIL import Image
 from torch import nn
 
 import seewhy
+from seewhy.data import example_image
 from seewhy.methods import CamInputs, get_method
 
-PHOTO = Path(seewhy.__file__).parent / "data" / "chelsea.png"
 RTOL = 1e-4
-
-
-class TinyGapNet(nn.Module):
-    """conv -> ReLU -> conv (stride 2) -> ReLU -> GAP -> Flatten -> Linear."""
-
-    def __init__(self, classes: int = 5, channels: int = 8) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(6, channels, 3, padding=1, stride=2),
-            nn.ReLU(),
-        )
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 class FlattenHeadNet(nn.Module):
@@ -81,13 +61,13 @@ def gap_case(name: str) -> tuple[nn.Module, str, nn.Linear, torch.Tensor]:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(1)
     if name == "tiny":
-        model = TinyGapNet().eval()
-        return model, "features", model.head[2], torch.randn(2, 3, 16, 16, generator=generator)
+        model = TinyGapNet(channels=8).eval()
+        return model, "features", model.fc, torch.randn(2, 3, 16, 16, generator=generator)
     if name == "resnet18":
         model = torchvision.models.resnet18(weights=None).eval()
         return model, "layer4", model.fc, torch.randn(2, 3, 160, 160, generator=generator)
     loaded = seewhy.load_model("efficientnet_lite0")
-    photo = Image.open(PHOTO).convert("RGB")
+    photo = Image.open(example_image()).convert("RGB")
     x = loaded.preprocess([photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
     return loaded.module, "bn2", loaded.module.classifier, x
 

@@ -287,6 +287,9 @@ ALL = {
 
 
 def test_top2_in_one_call_equals_two_single_calls() -> None:
+    """Input-space methods, so the ``capture_inputs`` pass, the CAMs in it included. CAM-only
+    requests take the head-only ``capture``: see ``test_top5_in_one_pass_equals_five_single_runs``
+    in ``tests/engine/test_capture.py``."""
     model = resnet18()
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(6))
     ex = seewhy.Explainer(model, layer="layer4")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -40,9 +39,9 @@ from torchcam.methods import LayerCAM as TCLayerCAM
 from torchcam.methods import XGradCAM as TCXGradCAM
 
 import seewhy
+from seewhy.data import example_image
 from seewhy.methods import CamInputs, get_method
 
-PHOTO = Path(seewhy.__file__).parent / "data" / "chelsea.png"
 METHODS = {
     "gradcam": {},
     "gradcam++": {},
@@ -106,7 +105,7 @@ def _build(name: str) -> tuple[nn.Module | seewhy.LoadedModel, str]:
 
 def inputs_for(name: str, model: nn.Module | seewhy.LoadedModel) -> torch.Tensor:
     if isinstance(model, seewhy.LoadedModel):
-        photo = Image.open(PHOTO).convert("RGB")
+        photo = Image.open(example_image()).convert("RGB")
         return model.preprocess([photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
     generator = torch.Generator().manual_seed(1)
     return torch.randn(2, 3, 224, 224, generator=generator)

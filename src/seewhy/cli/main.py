@@ -11,13 +11,11 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from seewhy.cli import visualize
+from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
-
-BUNDLED_IMAGE = Path(__file__).resolve().parent.parent / "data" / "chelsea.png"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,7 +210,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
     targets = args.classes if args.classes else f"top{args.top or 1}"
-    inputs = args.inputs or [str(BUNDLED_IMAGE)]
+    inputs = args.inputs or [str(example_image())]
     loaded = [
         Explainer(
             load_model(name, weight, device=args.device),

@@ -1,0 +1,42 @@
+"""The layout's import rules: the engine runs passes and knows nothing above it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import seewhy
+
+PACKAGE = Path(seewhy.__file__).parent
+ABOVE_THE_ENGINE = ("explain", "io", "models", "result", "report", "render", "cli", "synthesis")
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_imports_nothing_above_it(path: Path) -> None:
+    forbidden = {
+        name
+        for name in imports_of(path)
+        if any(
+            name == f"seewhy.{room}" or name.startswith(f"seewhy.{room}.")
+            for room in ABOVE_THE_ENGINE
+        )
+    }
+    assert not forbidden, f"{path.name} imports {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "engine").glob("*.py")), ids=lambda p: p.name)
+def test_the_engine_reads_only_the_methods_contract(path: Path) -> None:
+    methods = {name for name in imports_of(path) if name.startswith("seewhy.methods")}
+    assert methods <= {"seewhy.methods.contract"}
