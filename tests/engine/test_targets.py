@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seewhy import TargetError
-from seewhy.engine.targets import Classes, class_indices, parse_topk, resolve_targets
+from seewhy.engine.targets import Classes, Objective, class_indices, parse_topk, resolve_targets
 
 OUTPUT = torch.tensor([[0.1, 3.0, 2.0, -1.0], [5.0, 0.0, 1.0, 4.0]])
 LABELS = ["cat", "dog", "tabby cat", "car"]
@@ -75,3 +75,44 @@ def test_segmentation_region_target() -> None:
     resolved = resolve_targets(seg, lambda out: (out[:, 1] * region).sum(dim=(1, 2)))
     torch.testing.assert_close(resolved.scores[:, 0], (seg.detach()[:, 1] * region).sum(dim=(1, 2)))
     assert resolved.indices.tolist() == [[-1], [-1]]
+
+
+def test_the_objective_negates_the_score_once_and_exactly() -> None:
+    torch.manual_seed(0)
+    output = torch.randn(3, 6, requires_grad=True)
+    for score in ("logit", "prob", "logprob"):
+        plain = Objective("top2", score).resolve(output)
+        counter = Objective("top2", score, counterfactual=True).resolve(output)
+        assert torch.equal(counter.objective, -plain.objective)
+        assert torch.equal(counter.indices, plain.indices)
+        assert torch.equal(counter.scores, plain.scores)  # the reported logits keep their sign
+        assert torch.equal(counter.probs, plain.probs)
+
+
+@pytest.mark.parametrize(("score", "counterfactual"), [("probability", False), ("logit", 1)])
+def test_the_objective_checks_its_score_kind_and_flag(score, counterfactual) -> None:
+    with pytest.raises(TargetError, match="is not allowed|True or False"):
+        Objective("top1", score, counterfactual)
+
+
+def test_the_objective_of_a_chunk_of_images_slices_per_image_targets() -> None:
+    objective = Objective([[1, 2], [3, 4], [5, 0]])
+    assert objective.images(1, 3).targets == [[3, 4], [5, 0]]
+    top = Objective("top3")
+    assert top.images(1, 3) is top
+
+
+def test_fixed_targets_follow_the_copies_rows() -> None:
+    output = torch.tensor([[0.0, 5, 1], [9, 0, 2]])
+    objective = Objective("top2", "logit", counterfactual=True)
+    fixed = objective.fixed(objective.resolve(output))
+    copies = torch.tensor([[7.0, 8, 9], [1, 2, 3], [4, 5, 6]])
+    rows = torch.tensor([1, 0, 1])  # copy i stands for image rows[i]
+    resolved = fixed.for_rows(rows).resolve(copies)
+    assert resolved.indices.tolist() == [[0, 2], [1, 2], [0, 2]]
+    assert resolved.objective.tolist() == [[-7.0, -9], [-2, -3], [-4, -6]]
+    function = Objective(lambda out: out[:, 0] - out[:, 1])
+    pinned = function.fixed(function.resolve(output)).for_rows(rows).resolve(copies)
+    assert pinned.objective[:, 0].tolist() == [-1.0, -1, -1]  # out[0] - out[1] per copy
+    with pytest.raises(TargetError, match="fixed on a clean batch"):
+        objective.for_rows(rows)

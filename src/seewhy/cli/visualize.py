@@ -21,6 +21,18 @@ __all__ = ["add_parser", "parse_channels", "run"]
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
+def add_fast_flag(parser: argparse.ArgumentParser, gain: str) -> None:
+    """``--fast/--no-fast``, the same flag for every command that runs a model."""
+    parser.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every pass over the model: fold BatchNorms and run channels-last, the same "
+        f"function rounded differently, {gain} (default); --no-fast runs the model exactly "
+        "as given",
+    )
+
+
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``visualize`` subcommand on the ``add_subparsers()`` object ``commands``."""
     parser = commands.add_parser(
@@ -57,13 +69,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--size", type=int, default=None, help="filter image side in pixels (default: the model's)"
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the model's)")
-    parser.add_argument(
-        "--fast",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="fold BatchNorms and run channels-last: the same function rounded differently, "
-        "about 1.5x the steps per second (default); --no-fast runs the model exactly as given",
-    )
+    add_fast_flag(parser, "about 1.5x the steps per second")
     parser.add_argument("--out", default="seewhy-visualize", help="output folder")
     return parser
 

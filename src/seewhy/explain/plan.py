@@ -26,7 +26,7 @@ from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, SmoothInp
 from seewhy.methods.registry import companion_of, get_method, run_method
 
 #: The kinds of tensors a batch produces, as :class:`ChunkMaps` holds them.
-KINDS = ("layer_maps", "maps", "attributions", "deltas")
+OUTPUTS = ("layer_maps", "maps", "attributions", "deltas")
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ChunkMaps:
     displays: dict[str, str] = field(default_factory=dict)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {kind: getattr(self, kind) for kind in KINDS}
+        return {kind: getattr(self, kind) for kind in OUTPUTS}
 
     def add(self, key: str, spec: MethodSpec, layer: str | None) -> None:
         """Record ``key`` in the request's order, with how it is drawn and its layer."""

@@ -14,29 +14,18 @@ from PIL import Image
 
 from seewhy.errors import OptionError
 from seewhy.io.rgb import as_rgb_uint8
+from seewhy.methods.contract import DISPLAYS
 from seewhy.render.overlay import (
-    _check_heat,
-    _resize,
+    as_heat,
     colorize,
     overlay,
     overlay_signed,
+    percentile_scale,
+    resize_map,
     to_numpy,
 )
 
 __all__ = ["gradient_image", "magnitude_heatmap", "render_panel", "percentile_scale"]
-
-KINDS = ("cam", "abs", "signed", "rgb")
-
-
-def percentile_scale(values: np.ndarray, clip_percentile: float) -> float:
-    """The ``clip_percentile`` percentile of ``|values|`` (the max when that is 0; 0 if all 0)."""
-    if not 0.0 < clip_percentile <= 100.0:
-        raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
-    magnitude = np.abs(values)
-    if magnitude.size == 0:
-        return 0.0
-    scale = float(np.percentile(magnitude, clip_percentile))
-    return scale if scale > 0.0 else float(magnitude.max())
 
 
 def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
@@ -69,11 +58,11 @@ def magnitude_heatmap(
     The grey default draws saliency maps as Simonyan et al. and Smilkov et al. do; the
     percentile keeps a few extreme pixels from washing the rest out.
     """
-    h = _check_heat(heat)
+    h = as_heat(heat)
     scale = percentile_scale(h, clip_percentile)
     h = np.clip(np.abs(h) / scale, 0.0, 1.0) if scale > 0.0 else np.zeros_like(h)
     if size is not None:
-        h = _resize(h, size)
+        h = resize_map(h, size)
     return Image.fromarray(colorize(h, cmap))
 
 
@@ -108,4 +97,4 @@ def render_panel(
         return drawn
     if kind in ("abs", "rgb"):
         return magnitude_heatmap(heat, photo.shape[:2], clip_percentile=clip_percentile)
-    raise OptionError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    raise OptionError(f"kind must be one of {', '.join(DISPLAYS)}, got {kind!r}")

@@ -15,7 +15,17 @@ from PIL import Image
 from seewhy.errors import OptionError
 from seewhy.io.rgb import as_rgb_uint8  # re-exported: render's name for the one converter
 
-__all__ = ["normalize_map", "colorize", "overlay", "overlay_signed", "to_numpy", "as_rgb_uint8"]
+__all__ = [
+    "as_heat",
+    "as_rgb_uint8",
+    "colorize",
+    "normalize_map",
+    "overlay",
+    "overlay_signed",
+    "percentile_scale",
+    "resize_map",
+    "to_numpy",
+]
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -49,7 +59,7 @@ def colorize(heat01: Any, cmap: str = "jet") -> np.ndarray:
     return np.ascontiguousarray(rgba[..., :3])
 
 
-def _resize(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_map(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of an ``(h, w)`` float map to ``size = (H, W)``."""
     if heat.shape == size:
         return heat
@@ -58,7 +68,8 @@ def _resize(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _check_heat(heat: Any) -> np.ndarray:
+def as_heat(heat: Any) -> np.ndarray:
+    """One ``(h, w)`` float64 map (NaNs as 0) from an array or tensor, or an OptionError."""
     h = np.squeeze(to_numpy(heat).astype(np.float64))
     if h.ndim != 2:
         raise OptionError(f"heat must be one (h, w) map, got shape {tuple(to_numpy(heat).shape)}")
@@ -70,6 +81,17 @@ def _blend(img: np.ndarray, colored: np.ndarray, alpha: float) -> Image.Image:
         raise OptionError(f"alpha must be in [0, 1], got {alpha}")
     out = (1.0 - alpha) * img.astype(np.float64) + alpha * colored.astype(np.float64)
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+
+
+def percentile_scale(values: np.ndarray, clip_percentile: float) -> float:
+    """The ``clip_percentile`` percentile of ``|values|`` (the max when that is 0; 0 if all 0)."""
+    if not 0.0 < clip_percentile <= 100.0:
+        raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+    magnitude = np.abs(values)
+    if magnitude.size == 0:
+        return 0.0
+    scale = float(np.percentile(magnitude, clip_percentile))
+    return scale if scale > 0.0 else float(magnitude.max())
 
 
 def overlay(
@@ -93,10 +115,10 @@ def overlay(
         An RGB PIL image of size ``(W, H)``.
     """
     img = as_rgb_uint8(image)
-    h = _check_heat(heat)
+    h = as_heat(heat)
     if normalize:
         h = normalize_map(h)
-    h = _resize(h, img.shape[:2])
+    h = resize_map(h, img.shape[:2])
     return _blend(img, colorize(h, cmap), alpha)
 
 
@@ -113,13 +135,9 @@ def overlay_signed(
     ``[-1, 1]`` so a few extreme pixels do not wash out the rest; 0 maps to the middle of
     ``cmap`` (white for ``bwr``), positive values to the upper end, negative to the lower end.
     """
-    if not 0.0 < clip_percentile <= 100.0:
-        raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
+    h = as_heat(heat)
+    scale = percentile_scale(h, clip_percentile)
     img = as_rgb_uint8(image)
-    h = _check_heat(heat)
-    scale = float(np.percentile(np.abs(h), clip_percentile)) if h.size else 0.0
-    if scale <= 0.0:
-        scale = float(np.abs(h).max()) if h.size else 0.0
     h = np.clip(h / scale, -1.0, 1.0) if scale > 0.0 else np.zeros_like(h)
-    h = _resize(h, img.shape[:2])
+    h = resize_map(h, img.shape[:2])
     return _blend(img, colorize((h + 1.0) / 2.0, cmap), alpha)
