@@ -221,9 +221,8 @@ def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, che
         argv += ["--method", method]
     code, stdout, stderr = run(capsys, *argv)
     assert code == 0 and "Egyptian cat (285)" in stdout
-    # EfficientNet-Lite0's activations are ReLU6: the guided rule has nothing to act on.
-    assert "seewhy: warning: the 'guided' backward rule applies to nn.ReLU modules" in stderr
-    assert "ReLU6 x 33" in stderr and "UserWarning" not in stderr
+    # EfficientNet-Lite0's activations are ReLU6, which the guided rule now covers: no warning.
+    assert "warning" not in stderr and "UserWarning" not in stderr
     entry = json.loads((out / "report.json").read_text())[0]
     assert list(entry["maps"]) == ["gradcam", "guided_gradcam", "saliency", "smooth:gradcam"]
     assert "attribution" in entry["maps"]["guided_gradcam"]
@@ -280,3 +279,19 @@ def test_fast_flag_reaches_the_explainer(capsys, tmp_path, chelsea_path, monkeyp
     assert differs.mean() < 0.005
     cosine = (fast * exact).sum() / np.sqrt((fast**2).sum() * (exact**2).sum())
     assert cosine > 0.999
+
+
+def test_seewhys_warnings_print_as_one_line_and_others_as_python_does() -> None:
+    import io
+    import os
+
+    import seewhy
+    from seewhy.cli.main import _show_warning
+
+    inside = os.path.join(os.path.dirname(seewhy.__file__), "engine", "backprop.py")
+    out = io.StringIO()
+    _show_warning("the 'guided' backward rule ...", UserWarning, inside, 10, out)
+    assert out.getvalue() == "seewhy: warning: the 'guided' backward rule ...\n"
+    out = io.StringIO()
+    _show_warning("elsewhere", UserWarning, "/somewhere/else.py", 3, out)
+    assert out.getvalue().startswith("/somewhere/else.py:3: UserWarning: elsewhere")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from helpers.engine import capture
 from helpers.models import TinyGapNet, dirty, resnet18, snapshot, vgg11
+from PIL import Image
 from torch import nn
 
 import seewhy
-from seewhy.engine.backprop import ReluRules
+import seewhy.engine
+from seewhy.data import example_image
+from seewhy.engine.backprop import BackwardRules
 from seewhy.engine.runner import Runner
 from seewhy.models import LoadedModel
 
@@ -114,8 +118,8 @@ def test_normal_rule_equals_autograd_and_layer_gradients_equal_capture() -> None
 
 
 def test_relu_rules_reject_unknown_rule() -> None:
-    with pytest.raises(seewhy.MethodError, match="unknown ReLU rule"):
-        with ReluRules().using("leaky"):
+    with pytest.raises(seewhy.MethodError, match="unknown backward rule"):
+        with BackwardRules().using("leaky"):
             pass
 
 
@@ -193,17 +197,128 @@ def test_callable_targets_work_for_input_methods() -> None:
         torch.testing.assert_close(by_function.attributions[method], by_class.attributions[method])
 
 
-def test_guided_rules_on_a_model_without_nn_relu_warn_and_name_its_activations() -> None:
-    relu6 = nn.Sequential(
-        nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Conv2d(4, 4, 3), nn.ReLU6(), nn.Hardswish()
-    )
-    model = nn.Sequential(relu6, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+def test_guided_rules_on_a_model_without_a_supported_activation_warn_and_name_its_modules() -> None:
+    tanh = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), nn.Conv2d(4, 4, 3), nn.Sigmoid())
+    model = nn.Sequential(tanh, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
     x = torch.randn(1, 3, 12, 12)
-    with pytest.warns(UserWarning, match=r"nn.ReLU modules .*ReLU6 x 2, Hardswish x 1"):
+    with pytest.warns(UserWarning, match=r"activation modules: Tanh x 1, Sigmoid x 1"):
         res = seewhy.Explainer(model, layer="0.2").explain(x, ["guided_backprop", "gradient"])
     torch.testing.assert_close(
         res.attributions["guided_backprop"], res.attributions["gradient"], rtol=0, atol=0
     )
+
+
+def test_a_model_of_timm_gelus_without_rule_names_timms_class() -> None:
+    from timm.layers.activations import GELU, Sigmoid
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), Sigmoid(), nn.Flatten(), nn.LazyLinear(3))
+    model(torch.zeros(1, 3, 6, 6))
+    assert "GELU" in ruled_names() and GELU.__module__.startswith("timm.layers.activations")
+    with pytest.warns(UserWarning, match=r"activation modules: Sigmoid x 1"):
+        seewhy.Explainer(model.eval(), layer="0").explain(torch.randn(1, 3, 6, 6), ["deconvnet"])
+
+
+def ruled_names() -> frozenset[str]:
+    from seewhy.engine.backprop import RULED_ACTIVATIONS
+
+    return RULED_ACTIVATIONS
+
+
+class ReLU6Net(nn.Module):
+    """x (1, 3, 1, 1) -> Linear(3, 3) -> ReLU6 -> Linear(3, 2), weights set by hand::
+
+        W1 = [[4, 0, 0], [0, 1, 0], [0, 0, 1]]    W2 = [[1, -2, 3], [1, 1, 1]]
+
+    For x = (2, 3, -1) the hidden pre-activations are (8, 3, -1): saturated above 6, live,
+    and below 0.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(3, 3, bias=False)
+        self.act = nn.ReLU6()
+        self.out = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            self.hidden.weight.copy_(torch.tensor([[4.0, 0, 0], [0, 1, 0], [0, 0, 1]]))
+            self.out.weight.copy_(torch.tensor([[1.0, -2, 3], [1, 1, 1]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.act(self.hidden(x.flatten(1))))
+
+
+def test_relu6_rules_by_hand() -> None:
+    x = torch.tensor([2.0, 3.0, -1.0]).view(1, 3, 1, 1)
+    res = seewhy.Explainer(ReLU6Net(), fast=False).explain(
+        x, ["gradient", "guided_backprop", "deconvnet"], seewhy.engine.Classes([0, 1])
+    )
+    # Target 0: g = W2[0] = (1, -2, 3) at the hidden units (8, 3, -1).
+    #   normal: g * [0 < h < 6] = (0, -2, 0); back through W1 (diagonal 4, 1, 1): (0, -2, 0)
+    #   guided: that, and g > 0 only: (0, 0, 0)
+    #   deconv: relu(g) = (1, 0, 3), through W1: (4, 0, 3)
+    # Target 1: g = (1, 1, 1): normal (0, 1, 0); guided (0, 1, 0); deconv (4, 1, 1).
+    grads = {
+        "gradient": [[0.0, -2, 0], [0, 1, 0]],
+        "guided_backprop": [[0.0, 0, 0], [0, 1, 0]],
+        "deconvnet": [[4.0, 0, 3], [4, 1, 1]],
+    }
+    for method, expected in grads.items():
+        got = res.attributions[method][0, :, :, 0, 0]
+        torch.testing.assert_close(got, torch.tensor(expected), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "activation", [nn.SiLU(), nn.GELU(), nn.Mish(), nn.ELU(), nn.LeakyReLU(0.1), nn.Hardswish()]
+)
+def test_the_guided_rule_is_the_local_gradient_times_the_positive_incoming_one(activation) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), activation, nn.Conv2d(8, 8, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    ).eval()  # fmt: skip
+    x = torch.randn(2, 3, 10, 10)
+    methods = ["gradient", "guided_backprop", "deconvnet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a rule exists: no warning
+        res = seewhy.Explainer(model, layer="2", fast=False).explain(x, methods, "top2")
+    # By hand: the gradient g arriving at the activation's output, then the rule, then the
+    # first convolution's backward.
+    leaf = x.clone().requires_grad_(True)
+    pre = model[0](leaf)
+    pre_leaf = pre.detach().requires_grad_(True)
+    output = model[2:](model[1](pre_leaf))
+    for t in range(2):
+        classes = res.targets[:, t : t + 1]
+        score = output.gather(1, classes).sum()
+        (g_out,) = torch.autograd.grad(score, pre_leaf, retain_graph=True)  # f'(x) g
+        act_in = pre.detach().requires_grad_(True)
+        act_out = model[1](act_in)
+        post = act_out.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(model[2:](post).gather(1, classes).sum(), post)
+        (local,) = torch.autograd.grad(act_out, act_in, grad_outputs=g)
+        torch.testing.assert_close(local, g_out)
+        guided = torch.where(g > 0, local, 0).clamp_min(0)
+        deconv = g.clamp_min(0)
+        for method, at_pre in (
+            ("gradient", local),
+            ("guided_backprop", guided),
+            ("deconvnet", deconv),
+        ):
+            (expected,) = torch.autograd.grad(pre, leaf, grad_outputs=at_pre, retain_graph=True)
+            torch.testing.assert_close(
+                res.attributions[method][:, t], expected, rtol=1e-5, atol=1e-7
+            )
+    assert not torch.allclose(res.attributions["guided_backprop"], res.attributions["gradient"])
+
+
+def test_guided_backprop_on_the_bundled_lite0_differs_from_the_gradient(lite0) -> None:
+    x = lite0.preprocess(np.asarray(Image.open(example_image()).convert("RGB")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = seewhy.Explainer(lite0).explain(x, ["gradient", "guided_backprop", "deconvnet"])
+    guided, plain = res.attributions["guided_backprop"], res.attributions["gradient"]
+    assert guided.abs().sum() > 0
+    assert not torch.allclose(guided, plain, atol=1e-3 * float(plain.abs().max()))
+    assert not torch.allclose(res.attributions["deconvnet"], plain)
 
 
 def test_guided_rules_on_a_model_with_nn_relu_do_not_warn() -> None:
@@ -211,3 +326,25 @@ def test_guided_rules_on_a_model_with_nn_relu_do_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         seewhy.Explainer(resnet18(), layer="layer4").explain(x, ["deconvnet", "saliency"])
+
+
+def test_model_unchanged_after_rules_on_every_kind_of_activation() -> None:
+    from timm.layers.activations import GELU as TimmGELU
+    from timm.layers.activations_me import SwishMe
+
+    torch.manual_seed(0)
+    model = dirty(
+        nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.SiLU(inplace=True), nn.Conv2d(6, 6, 3),
+            TimmGELU(), nn.Conv2d(6, 6, 3), SwishMe(), nn.Hardswish(inplace=True),
+            nn.ReLU6(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4),
+        )
+    )  # fmt: skip
+    before, modules = snapshot(model), _modules(model)
+    methods = {"guided_gradcam": {}, "deconvnet": {}, "saliency": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = seewhy.Explainer(model, layer="4").explain(torch.randn(2, 3, 12, 12), methods, "top2")
+    assert snapshot(model) == before and _modules(model) == modules
+    assert model[1].inplace and model[6].inplace and model[7].inplace
+    assert not torch.allclose(res.attributions["deconvnet"], res.attributions["saliency"])

@@ -27,7 +27,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from seewhy.engine.backprop import ReluRules, input_gradient
+from seewhy.engine.backprop import BackwardRules, input_gradient
 from seewhy.engine.capture import Capture, LayerRoots, finish_capture, target_gradients
 from seewhy.engine.guard import preserved
 from seewhy.engine.passes import model_pass
@@ -93,7 +93,7 @@ class Runner:
         """
         roots = LayerRoots(layers)
         rules = list(dict.fromkeys(rules))
-        relus = ReluRules()
+        relus = BackwardRules()
         # Without input gradients nothing before the first layer requires grad and after it
         # the graph starts at a clone, where the model's own in-place ops are as safe as in
         # training: in-place flags stay as they are (turning them off costs ~20% on

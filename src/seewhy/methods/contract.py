@@ -24,25 +24,35 @@ MethodFunction = Callable[..., Any]
 _T = TypeVar("_T")
 
 
-def _normal(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    # ``grad * [output > 0]`` in one fused pass, as autograd's own ReLU backward.
-    return torch.ops.aten.threshold_backward(grad, output, 0)
+def _normal(grad: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    return local
 
 
-def _guided(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    # The normal rule, then negative gradients dropped in place (no second tensor).
-    return torch.ops.aten.threshold_backward(grad, output, 0).relu_()
+def _guided(grad: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    # Where g > 0 the local gradient times g, clipped at 0; elsewhere 0 (written in place).
+    return torch.where(grad > 0, local, 0).relu_()
 
 
-def _deconv(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+def _deconv(grad: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     return torch.relu(grad)
 
 
-#: The backward rules of ``nn.ReLU`` modules an input-space method may ask the engine for:
-#: rule -> ``backward(g, relu(x))``, with ``x`` the ReLU's forward input and ``g`` the
-#: incoming gradient. ``"normal"`` passes ``g * [x > 0]`` (autograd's own rule), ``"guided"``
-#: ``g * [x > 0] * [g > 0]`` (Springenberg 2015), ``"deconv"`` ``g * [g > 0]`` (Zeiler 2014).
-#: The registry checks ``input_rule`` against it; the engine's backward applies it.
+#: The backward rules of the activations an input-space method may ask the engine for:
+#: rule -> ``backward(g, f'(x) g)``, with ``g`` the gradient arriving from above and
+#: ``f'(x) g`` what the activation's own backward gives (its local gradient at its input
+#: ``x`` times ``g``):
+#:
+#: - ``"normal"``: ``f'(x) g``, the activation's own backward (autograd's, untouched);
+#: - ``"guided"``: ``max(f'(x) g, 0) [g > 0]`` = ``max(f'(x), 0) g [g > 0]``: the local
+#:   gradient, times only the positive incoming gradient, and where the local gradient is
+#:   negative (SiLU, GELU and Mish below about -1.28, -0.75 and -1.19) nothing passes, so a
+#:   guided signal never changes sign. For ReLU this is Springenberg et al.'s
+#:   ``g [x > 0] [g > 0]``; for ReLU6 ``g [0 < x < 6] [g > 0]``; for LeakyReLU and ELU
+#:   ``g [g > 0]`` times their slope (1 above 0, the small slope or ``alpha e^x`` below);
+#: - ``"deconv"``: ``g [g > 0]`` whatever the activation (Zeiler & Fergus 2014).
+#:
+#: The registry checks ``input_rule`` against it; the engine's backward applies it to every
+#: supported activation module (:mod:`seewhy.engine.backprop`).
 BACKWARD_RULES: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "normal": _normal,
     "guided": _guided,

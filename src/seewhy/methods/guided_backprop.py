@@ -1,18 +1,26 @@
 """Guided backpropagation (Springenberg et al., ICLR workshop 2015,
 https://arxiv.org/abs/1412.6806) and the deconvnet (Zeiler & Fergus, ECCV 2014,
-https://arxiv.org/abs/1311.2901): input gradients with a modified backward rule at every ReLU.
+https://arxiv.org/abs/1311.2901): input gradients with a modified backward rule at every
+activation.
 
-With ``x`` the ReLU's forward input and ``g`` the gradient arriving from above:
+With ``x`` an activation's forward input, ``f'(x)`` its local gradient and ``g`` the gradient
+arriving from above:
 
 .. math::
-    \\text{backprop: } g \\cdot [x > 0], \\qquad
+    \\text{backprop: } f'(x)\\, g, \\qquad
     \\text{deconvnet: } g \\cdot [g > 0], \\qquad
-    \\text{guided: } g \\cdot [x > 0] \\cdot [g > 0]
+    \\text{guided: } \\max(f'(x), 0)\\, g \\cdot [g > 0]
 
-The engine applies the rule to every ``nn.ReLU`` module (in-place or not) for the backward
-pass of these methods only, and restores the model afterwards. ReLUs called as functions in
-the model's ``forward`` (``F.relu``, ``torch.relu``) keep their normal gradient, as in
-Captum's ``GuidedBackprop`` and ``Deconvolution``; so do other activations (ReLU6, GELU...).
+For ReLU, ``f'(x) = [x > 0]``: the papers' rules. The same rules hold for ReLU6
+(``[0 < x < 6]``), LeakyReLU, ELU, SiLU, GELU, Hardswish and Mish, torch.nn's and timm's
+classes; where the local gradient is negative (SiLU, GELU, Mish for some ``x < 0``) the guided
+rule passes nothing, so a guided signal never changes sign
+(:data:`~seewhy.methods.contract.BACKWARD_RULES`). The engine applies the rule to every such
+module (in-place or not) for the backward pass of these methods only, and restores the model
+afterwards. Activations called as functions in the model's ``forward`` (``F.relu``,
+``F.gelu``) keep their normal gradient, as in Captum's ``GuidedBackprop`` and
+``Deconvolution``; a model with no supported activation module gets a warning naming its
+activations.
 
 Maps: the maximum over channels of the absolute attribution, as for saliency; the figure
 draws the attribution itself as an RGB gradient image, as the papers do.
