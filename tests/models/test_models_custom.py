@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch import nn
 
+import seewhy
 from seewhy.errors import ModelError
 from seewhy.models import LoadedModel, load_model
 
@@ -108,3 +111,36 @@ def test_labels_must_match_the_class_count():
 def test_not_a_model():
     with pytest.raises(ModelError, match="name or an nn.Module"):
         load_model(42)
+
+
+def test_an_ambiguous_output_without_output_is_an_error_listing_the_choices():
+    x = torch.randn(2, 3, 8, 8)
+    for mode, choices in (("tuple", "(output=0, output=1)"), ("dict", "(output='features', ")):
+        model = load_model(TinyNet(mode))
+        with pytest.raises(ModelError, match=re.escape(choices)):
+            model.select_output(model.module(x))
+    with pytest.raises(ModelError, match=r"tuple \[\[0\] \(2, 4, 8, 8\), \[1\] \(2, 5\)\]"):
+        seewhy.Explainer(TinyNet("tuple"), layer="conv").explain(x)
+
+
+@pytest.mark.parametrize(
+    ("mode", "output", "match"),
+    [
+        ("tuple", 2, r"output=2 names nothing .* Allowed: output=0, output=1\."),
+        ("dict", "scores", r"output='scores' names nothing .* Did you mean 'scores_b'\?"),
+        ("dict", 0, r"output=0 names nothing"),
+        ("tensor", "logits", r"output='logits' names nothing in the model's output Tensor"),
+    ],
+)
+def test_an_output_that_names_nothing_is_an_error_listing_what_there_is(mode, output, match):
+    model = load_model(TinyNet(mode), output=output)
+    with pytest.raises(ModelError, match=match):
+        model.select_output(model.module(torch.randn(2, 3, 8, 8)))
+
+
+def test_an_output_that_picks_no_tensor_says_so():
+    model = load_model(TinyNet("tuple"), output=lambda raw: raw)  # a function is trusted
+    assert model.select_output((torch.ones(1), 3)) == (torch.ones(1), 3)
+    picked = load_model(TinyNet("dict"), output="name")
+    with pytest.raises(ModelError, match="picks a str, not a tensor"):
+        picked.select_output({"name": "cat", "scores": torch.ones(1, 2)})

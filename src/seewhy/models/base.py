@@ -107,8 +107,41 @@ class LoadedModel:
         return default_output(raw)
 
 
+def describe_output(raw: Any) -> str:
+    """What a raw output holds, for error messages: ``[0] (2, 4, 8, 8), [1] (2, 5)``."""
+
+    def shape(value: Any) -> str:
+        if isinstance(value, torch.Tensor):
+            return str(tuple(value.shape))
+        return type(value).__name__
+
+    if isinstance(raw, dict):
+        return ", ".join(f"{key!r} {shape(value)}" for key, value in raw.items())
+    if isinstance(raw, (tuple, list)):
+        return ", ".join(f"[{i}] {shape(value)}" for i, value in enumerate(raw))
+    fields = (
+        {name: value for name, value in vars(raw).items() if isinstance(value, torch.Tensor)}
+        if hasattr(raw, "__dict__")
+        else {}
+    )
+    return ", ".join(f".{name} {shape(value)}" for name, value in fields.items()) or shape(raw)
+
+
+def _choices(raw: Any) -> list[str]:
+    if isinstance(raw, dict):
+        return [f"output={key!r}" for key in raw]
+    if isinstance(raw, (tuple, list)):
+        return [f"output={i}" for i in range(len(raw))]
+    return []
+
+
 def default_output(raw: Any) -> torch.Tensor:
-    """The class scores of a raw output: the tensor itself, ``logits``, or a lone tensor."""
+    """The class scores of a raw output: the tensor itself, ``logits`` (an attribute or a
+    key), ``out`` or ``scores`` (keys), or the one tensor of a tuple, list or dict.
+
+    A tuple, list or dict with several tensors and none of those keys is ambiguous: a
+    ModelError lists what it holds and the ``output=`` that picks each (guessing the first
+    would explain a feature map or an auxiliary head without a word)."""
     if isinstance(raw, torch.Tensor):
         return raw
     logits = getattr(raw, "logits", None)
@@ -123,28 +156,52 @@ def default_output(raw: Any) -> torch.Tensor:
         tensors = [v for v in raw if isinstance(v, torch.Tensor)]
     else:
         tensors = []
-    if len(tensors) >= 1 and isinstance(raw, (tuple, list)):
-        return tensors[0]
     if len(tensors) == 1:
         return tensors[0]
     from seewhy.errors import ModelError
 
+    choices = _choices(raw)
+    pick = f" ({', '.join(choices)})" if choices else ""
     raise ModelError(
-        f"the model returned {type(raw).__name__}, not a tensor of class scores; pass output= "
-        "(an index, a key, an attribute name or a function) to pick the scores"
+        f"the model returned {type(raw).__name__} [{describe_output(raw)}], not one tensor of "
+        f"class scores; pass output= to pick the scores{pick}, or a function of the output"
     )
 
 
 def make_selector(output: int | str | OutputSelector | None) -> OutputSelector | None:
-    """An output selector from an index (tuple), a key (dict), an attribute name or a function."""
+    """An output selector from an index (tuple), a key (dict), an attribute name or a function.
+
+    A selector that names nothing in the model's output, or picks something that is not a
+    tensor, raises a ModelError listing what the output holds."""
     if output is None or callable(output):
         return output
 
     def select(raw: Any) -> torch.Tensor:
-        if isinstance(output, int):
-            return raw[output]
-        if isinstance(raw, dict):
-            return raw[output]
-        return getattr(raw, output)
+        from seewhy.errors import ModelError, suggestion
+
+        try:
+            if isinstance(output, int) and isinstance(raw, (tuple, list)):
+                value = raw[output]
+            elif isinstance(raw, dict):
+                value = raw[output]
+            elif isinstance(output, str):
+                value = getattr(raw, output)
+            else:
+                raise TypeError
+        except (IndexError, KeyError, AttributeError, TypeError):
+            names = [str(key) for key in raw] if isinstance(raw, dict) else []
+            hint = suggestion(output, names) if isinstance(output, str) else ""
+            allowed = _choices(raw)
+            listed = f" Allowed: {', '.join(allowed)}." if allowed else ""
+            raise ModelError(
+                f"output={output!r} names nothing in the model's output "
+                f"{type(raw).__name__} [{describe_output(raw)}].{hint}{listed}"
+            ) from None
+        if not isinstance(value, torch.Tensor):
+            raise ModelError(
+                f"output={output!r} picks a {type(value).__name__}, not a tensor of class "
+                f"scores; the model's output holds [{describe_output(raw)}]"
+            )
+        return value
 
     return select
