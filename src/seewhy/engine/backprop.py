@@ -10,9 +10,10 @@ SiLU, GELU, Hardswish, Mish, torch.nn's and timm's classes, :data:`RULED_ACTIVAT
 for all T targets of all B images: one backward per target over the whole batch, no forward
 repeated.
 
-The rule is chosen at backward time: while the forward runs, every ``nn.ReLU`` module
-computes :class:`_RuledReLU` and every other supported activation its own forward through
-:class:`_RuledActivation` (instance-level ``forward`` entries); their backward reads the rule
+The rule is chosen at backward time: while the forward runs, every ``nn.ReLU`` and
+``nn.ReLU6`` module computes :class:`_RuledReLU` or :class:`_RuledReLU6`, and every other
+supported activation its own forward through :class:`_RuledActivation` (instance-level
+``forward`` entries); their backward reads the rule
 from a shared :class:`BackwardRules` switch and applies it from the methods' table
 (:data:`~seewhy.methods.contract.BACKWARD_RULES`). Activations called as functions
 (``F.relu``, ``F.gelu``) are not modules and keep their normal gradient, as in Captum. The

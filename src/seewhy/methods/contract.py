@@ -259,7 +259,7 @@ class MethodSpec:
         needs_head: whether it needs a verified GAP + Linear head (CAM).
         summary: one line for ``seewhy methods`` and the docs.
         input_rule: for input-space methods that use the gradient at the clean input, the
-            backward rule of ``nn.ReLU`` modules it is taken with (a key of
+            backward rule of the activation modules it is taken with (a key of
             :data:`BACKWARD_RULES`); None when the method only asks for extra forwards.
         companion: for an input-space method that multiplies by a CAM (guided Grad-CAM),
             the name of its option that names the CAM method; the engine then captures

@@ -9,7 +9,7 @@ ReLU, not normalized) upsampled bilinearly (half-pixel centres) to the input, as
 ``deconv_gradcam`` uses the deconvnet attribution instead. The option ``cam`` takes any
 CAM-family method for the second factor (``"gradcam++"``, ``"layercam"``...) and
 ``cam_options`` its options. One forward pass serves both factors: the CAM's gradients are
-taken with the normal backward, the guided ones with the modified ReLU rule.
+taken with the normal backward, the guided ones with the modified rule at every activation.
 
 Maps: the maximum over channels of the absolute attribution.
 """
