@@ -156,52 +156,58 @@ def _warn_no_rule(module: nn.Module, rules: Sequence[str]) -> None:
     )
 
 
-class _RuledReLU(torch.autograd.Function):
-    """``relu(x)`` whose backward follows ``rules.rule`` (works under batched VJPs too)."""
+class _RuledIndicator(torch.autograd.Function):
+    """An activation whose local gradient is an indicator (ReLU ``[x > 0]``, ReLU6
+    ``[0 < x < 6]``), its backward following ``rules.rule`` (works under batched VJPs too).
+
+    A subclass's ``forward`` saves one tensor and sets ``ctx.local(grad, saved)`` to the
+    activation's own autograd backward, so the normal rule is autograd's exactly. An indicator
+    is never negative, so the table's guided rule ``max(local, 0) [g > 0]`` is
+    ``max(local, 0)``, computed in place; deconvnet needs no local gradient.
+    """
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (saved,) = ctx.saved_tensors
+        rule = ctx.rules.rule
+        if rule == "deconv":
+            return BACKWARD_RULES[rule](grad, grad), None
+        local = ctx.local(grad, saved)
+        if rule == "guided":
+            return local.relu_(), None
+        return BACKWARD_RULES[rule](grad, local), None
+
+
+def _relu_local(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    # ``grad * [output > 0]`` in one fused pass: autograd's own ReLU backward.
+    return torch.ops.aten.threshold_backward(grad, output, 0)
+
+
+def _relu6_local(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # ``grad * [0 < x < 6]``: autograd's own ReLU6 (Hardtanh) backward.
+    return torch.ops.aten.hardtanh_backward(grad, x, 0.0, 6.0)
+
+
+class _RuledReLU(_RuledIndicator):
+    """``relu(x)`` under the rules."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, rules: BackwardRules) -> torch.Tensor:  # type: ignore[override]
         output = torch.relu(x)
         ctx.save_for_backward(output)
-        ctx.rules = rules
+        ctx.rules, ctx.local = rules, _relu_local
         return output
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (output,) = ctx.saved_tensors
-        rule = ctx.rules.rule
-        if rule == "deconv":
-            return BACKWARD_RULES[rule](grad, grad), None  # needs no local gradient
-        # ``grad * [output > 0]`` in one fused pass: autograd's own ReLU backward.
-        local = torch.ops.aten.threshold_backward(grad, output, 0)
-        if rule == "guided":
-            # ReLU's local gradient [x > 0] is never negative, so max(g [x > 0], 0) is 0
-            # wherever g <= 0 and g [x > 0] elsewhere: the table's guided rule, in place.
-            return local.relu_(), None
-        return BACKWARD_RULES[rule](grad, local), None
 
-
-class _RuledReLU6(torch.autograd.Function):
-    """``relu6(x)`` whose backward follows ``rules.rule``: the bundled EfficientNet-Lite's
-    activation, as cheap as :class:`_RuledReLU` (a hook-based rule costs ~2x per backward)."""
+class _RuledReLU6(_RuledIndicator):
+    """``relu6(x)`` under the rules: the bundled EfficientNet-Lite's activation, as cheap as
+    :class:`_RuledReLU` (a hook-based rule costs ~2x per backward)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, rules: BackwardRules) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        ctx.rules = rules
+        ctx.rules, ctx.local = rules, _relu6_local
         return torch.nn.functional.hardtanh(x, 0.0, 6.0)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        rule = ctx.rules.rule
-        if rule == "deconv":
-            return BACKWARD_RULES[rule](grad, grad), None
-        # ``grad * [0 < x < 6]``: autograd's own ReLU6 (Hardtanh) backward.
-        local = torch.ops.aten.hardtanh_backward(grad, x, 0.0, 6.0)
-        if rule == "guided":
-            return local.relu_(), None  # a local gradient never negative, as for ReLU
-        return BACKWARD_RULES[rule](grad, local), None
 
 
 class _RuledActivation:
