@@ -58,7 +58,6 @@ BACKWARD_RULES: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     "guided": _guided,
     "deconv": _deconv,
 }
-RELU_RULES = tuple(BACKWARD_RULES)
 
 #: How a method's per-pixel map is drawn (see :func:`seewhy.render.render_panel`): ``"cam"``
 #: (jet overlay), ``"abs"`` (magnitude heatmap), ``"signed"`` (diverging overlay), ``"rgb"``

@@ -131,13 +131,14 @@ def method_options(name: str) -> list[str]:
     return [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
 
 
-def get_cam(name: object) -> MethodSpec:
-    """The CAM-family method called ``name``: a companion CAM (guided Grad-CAM's ``cam=``)."""
+def get_cam(name: object, option: str = "cam") -> MethodSpec:
+    """The CAM-family method called ``name``: a companion CAM given by a method's ``option``
+    (guided Grad-CAM's ``cam=``)."""
     names = method_names("cam")
     if not isinstance(name, str) or name not in names:
         hint = suggestion(name, names) if isinstance(name, str) else ""
         raise MethodError(
-            f"cam={name!r} is not a CAM-family method.{hint} Allowed: {', '.join(names)}"
+            f"{option}={name!r} is not a CAM-family method.{hint} Allowed: {', '.join(names)}"
         )
     return _METHODS[name]
 
@@ -146,7 +147,7 @@ def companion_of(spec: MethodSpec, options: Mapping[str, Any]) -> MethodSpec | N
     """The CAM method a method with a companion multiplies by, from its options; else None."""
     if spec.companion is None:
         return None
-    return get_cam(options.get(spec.companion, spec.companion_default))
+    return get_cam(options.get(spec.companion, spec.companion_default), spec.companion)
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
