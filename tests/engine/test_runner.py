@@ -17,7 +17,7 @@ import pytest
 import torch
 from helpers.engine import copies_runner, head_scores
 from helpers.models import TinyGapNet, dirty, snapshot
-from helpers.perturbation import Calls, distinct_masks, explain, layer_output, tiny
+from helpers.perturbation import Calls, distinct_masks, explain, layer_output, layer_state, tiny
 from torch import nn
 
 import seewhy
@@ -81,17 +81,6 @@ def test_scores_with_a_callable_target() -> None:
     with torch.no_grad():
         logits = module(copies)
     torch.testing.assert_close(scores, (logits[:, 2] - logits[:, 0])[:, None])
-
-
-def layer_state(module: nn.Module, layer: str, x: torch.Tensor):
-    stored: dict[str, torch.Tensor] = {}
-    handle = module.get_submodule(layer).register_forward_hook(
-        lambda _m, _i, out: stored.__setitem__("A", out.detach().clone())
-    )
-    with torch.no_grad():
-        output = module(x)
-    handle.remove()
-    return stored["A"], output
 
 
 @pytest.mark.parametrize("counterfactual", [False, True])

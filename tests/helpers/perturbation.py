@@ -96,8 +96,9 @@ class Calls:
         self.sizes.clear()
 
 
-def layer_output(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
-    """The layer's output from a plain hook (cloned: in-place ops after it can't change it)."""
+def layer_state(model: nn.Module, layer: str, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """The layer's output from a plain hook (cloned: in-place ops after it can't change it)
+    and the model's output, in the model's current mode."""
     stored: dict[str, torch.Tensor] = {}
 
     def hook(_m: nn.Module, _i: object, output: torch.Tensor) -> None:
@@ -106,10 +107,15 @@ def layer_output(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
     handle = model.get_submodule(layer).register_forward_hook(hook)
     try:
         with torch.no_grad():
-            model(x)
+            output = model(x)
     finally:
         handle.remove()
-    return stored["A"]
+    return stored["A"], output
+
+
+def layer_output(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """The layer's output alone (see :func:`layer_state`)."""
+    return layer_state(model, layer, x)[0]
 
 
 def distinct_masks(activations: torch.Tensor) -> int:

@@ -20,7 +20,6 @@ from helpers.perturbation import (
     assert_bad_options_raise,
     assert_informative,
     assert_unknown_option_lists_the_allowed_ones,
-    build,
     explain,
     explained_peer,
     layer_output,
@@ -41,12 +40,6 @@ def dead_gapnet(classes: int = 8, dead: tuple[int, ...] = (1, 4)) -> TinyGapNet:
 
 
 # ---------------------------------------------------------------- peers
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_models():
-    yield
-    build.cache_clear()
 
 
 @pytest.fixture(scope="module", params=PEER_MODELS)

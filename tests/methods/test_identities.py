@@ -16,6 +16,7 @@ import pytest
 import torch
 import torchvision
 from helpers.models import TinyGapNet
+from helpers.perturbation import layer_output
 from PIL import Image
 from torch import nn
 
@@ -70,19 +71,6 @@ def gap_case(name: str) -> tuple[nn.Module, str, nn.Linear, torch.Tensor]:
     photo = Image.open(example_image()).convert("RGB")
     x = loaded.preprocess([photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
     return loaded.module, "bn2", loaded.module.classifier, x
-
-
-def layer_output(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
-    stored: list[torch.Tensor] = []
-    handle = model.get_submodule(layer).register_forward_hook(
-        lambda _m, _i, output: stored.append(output.detach().clone())
-    )
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
-    return stored[0]
 
 
 def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor) -> None:

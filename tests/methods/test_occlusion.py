@@ -15,7 +15,6 @@ from helpers.perturbation import (
     Peer,
     assert_bad_options_raise,
     assert_unknown_option_lists_the_allowed_ones,
-    build,
     explain,
     explained_peer,
     tiny,
@@ -25,12 +24,6 @@ CAPTUM_RTOL = 1e-4  # occlusion differences, relative to the largest one; measur
 
 
 # ---------------------------------------------------------------- peers
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_models():
-    yield
-    build.cache_clear()
 
 
 @pytest.fixture(scope="module", params=PEER_MODELS)

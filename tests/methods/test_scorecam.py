@@ -20,7 +20,6 @@ from helpers.perturbation import (
     assert_bad_options_raise,
     assert_informative,
     assert_unknown_option_lists_the_allowed_ones,
-    build,
     distinct_masks,
     explain,
     explained_peer,
@@ -90,12 +89,6 @@ def naive_scorecam(
 
 
 # ---------------------------------------------------------------- peers
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_models():
-    yield
-    build.cache_clear()
 
 
 @pytest.fixture(scope="module", params=PEER_MODELS)
