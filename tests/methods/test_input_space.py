@@ -209,11 +209,14 @@ def test_guided_backprop_and_deconvnet_by_hand() -> None:
     assert res.maps["deconvnet"].flatten().tolist() == [3.0]
 
 
-def test_functional_relu_keeps_its_normal_gradient() -> None:
-    """``F.relu`` is not a module: guided backprop passes it through, as Captum does."""
+def test_functional_relu_follows_the_rules_as_its_module_does() -> None:
+    """``F.relu`` is no module (Captum leaves it alone); the engine rules it all the same
+    (every functional form: tests/engine/test_ruled_calls.py)."""
     x = torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1)
-    res = seewhy.Explainer(TwoLayerReLU(functional=True)).explain(x, ["guided_backprop"], 0)
-    assert res.attributions["guided_backprop"].flatten().tolist() == [1.0, -1.0, 2.0]
+    methods = ["guided_backprop", "deconvnet"]
+    res = seewhy.Explainer(TwoLayerReLU(functional=True)).explain(x, methods, 0)
+    assert res.attributions["guided_backprop"].flatten().tolist() == [2.0, 0.0, 2.0]
+    assert res.attributions["deconvnet"].flatten().tolist() == [2.0, 3.0, -1.0]
 
 
 def test_saliency_and_input_x_gradient_by_hand() -> None:

@@ -16,8 +16,10 @@ supported activation its own forward through :class:`_RuledActivation` (instance
 ``forward`` entries); their backward reads the rule
 from a shared :class:`BackwardRules` switch and applies it from the methods' table
 (:data:`~seewhy.methods.contract.BACKWARD_RULES`). Activations called as functions
-(``F.relu``, ``F.gelu``) are not modules and keep their normal gradient, as in Captum. The
-patches are removed with the pass's other handles (:func:`~seewhy.engine.passes.model_pass`).
+(``F.relu``, ``x.relu_()``, ``F.gelu``) go to the same ruled functions during the forward
+(:mod:`~seewhy.engine.ruled_calls`); inside an activation module they are left to the
+module, so nothing is ruled twice. The patches are removed with the pass's other handles
+(:func:`~seewhy.engine.passes.model_pass`).
 """
 
 from __future__ import annotations
@@ -78,28 +80,28 @@ class BackwardRules:
 
     def __init__(self) -> None:
         self.rule = "normal"
+        #: How many activations (module or function calls) the forward passes ruled.
+        self.ruled = 0
+        #: How deep the forward is inside activation modules' own forwards: function calls
+        #: made there are the module's business (:mod:`~seewhy.engine.ruled_calls`).
+        self.inside = 0
 
     def patches(self, rules: Sequence[str]) -> Callable[[nn.Module], list[ForwardPatch]] | None:
         """What :func:`~seewhy.engine.passes.model_pass` installs for backwards under
-        ``rules``: the activation patches when a rule other than ``"normal"`` is among them
-        (with a warning when the model has no supported activation), else None."""
-        modified = [rule for rule in rules if rule != "normal"]
-        if not modified:
+        ``rules``: the activation patches when a rule other than ``"normal"`` is among them,
+        else None. Whether anything was ruled is known after the forward
+        (:func:`~seewhy.engine.ruled_calls.ruled_calls` warns then)."""
+        if all(rule == "normal" for rule in rules):
             return None
-
-        def install(module: nn.Module) -> list[ForwardPatch]:
-            found = self.install(module)
-            if not found:
-                _warn_no_rule(module, modified)
-            return found
-
-        return install
+        return self.install
 
     def install(self, module: nn.Module) -> list[ForwardPatch]:
         """Every supported activation of ``module`` runs under the rules: ``nn.ReLU`` and
         ``nn.ReLU6`` compute :class:`_RuledReLU` and :class:`_RuledReLU6` instead of their own
         forward, the others their own forward with
-        the rule applied to their backward (:class:`_RuledActivation`). The caller calls
+        the rule applied to their backward (:class:`_RuledActivation`). Other activation
+        modules (gates such as Sigmoid, timm's ``HardSigmoid``, whose ``relu6(x + 3) / 6`` is
+        no ReLU6) keep their gradient: their forward runs :class:`_AsIs`. The caller calls
         ``remove()`` on the returned patches, which puts each module's forward back. The
         module's own hooks still run around the patched forward."""
 
@@ -117,6 +119,8 @@ class BackwardRules:
                 patches.append(ForwardPatch(m, relu6))
             elif ruled(m):
                 patches.append(ForwardPatch(m, _RuledActivation(m.forward, self)))
+            elif _is_activation(m):
+                patches.append(ForwardPatch(m, _AsIs(m.forward, self)))
         return patches
 
     @contextmanager
@@ -131,28 +135,30 @@ class BackwardRules:
             self.rule = previous
 
 
+def _is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is one of torch.nn's or timm's activation modules (any kind)."""
+    name = type(module).__module__
+    return name == nn.modules.activation.__name__ or name.startswith("timm.layers.activations")
+
+
 def _activation_modules(module: nn.Module) -> Counter[str]:
     """The activation-like modules of ``module`` (torch.nn's and timm's), by class name."""
-    return Counter(
-        type(m).__name__
-        for m in module.modules()
-        if type(m).__module__ == nn.modules.activation.__name__
-        or type(m).__module__.startswith("timm.layers.activations")
-    )
+    return Counter(type(m).__name__ for m in module.modules() if _is_activation(m))
 
 
-def _warn_no_rule(module: nn.Module, rules: Sequence[str]) -> None:
-    """Say that the guided / deconvnet rules change nothing in a model without a supported
-    activation module."""
+def warn_no_rule(module: nn.Module, rules: Sequence[str]) -> None:
+    """Say that the guided / deconvnet rules changed nothing in a forward of ``module``: it
+    ran no supported activation, module or function."""
     found = ", ".join(f"{name} x {n}" for name, n in _activation_modules(module).most_common())
     warnings.warn(
         f"the {' and '.join(map(repr, rules))} backward rule applies to the activation modules "
-        f"{', '.join(sorted(RULED_ACTIVATIONS))} and {type(module).__name__} has none "
-        f"(activation modules: {found or 'none'}), so guided_backprop, deconvnet and their "
-        "Grad-CAM products use the plain gradient there. Activations called as functions "
-        "(F.relu, F.gelu) keep their usual gradient.",
+        f"{', '.join(sorted(RULED_ACTIVATIONS))} and to the functions F.relu, F.relu6, "
+        "F.hardtanh(x, 0, 6), F.leaky_relu, F.elu, F.silu, F.gelu, F.hardswish, F.mish, "
+        f"torch.relu and Tensor.relu (in-place forms too); the forward of "
+        f"{type(module).__name__} ran none (activation modules: {found or 'none'}), so "
+        "guided_backprop, deconvnet and their Grad-CAM products use the plain gradient there.",
         UserWarning,
-        stacklevel=2,
+        stacklevel=4,
     )
 
 
@@ -183,9 +189,9 @@ def _relu_local(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.threshold_backward(grad, output, 0)
 
 
-def _relu6_local(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    # ``grad * [0 < x < 6]``: autograd's own ReLU6 (Hardtanh) backward.
-    return torch.ops.aten.hardtanh_backward(grad, x, 0.0, 6.0)
+def _relu6_local(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    # ``grad * [0 < output < 6]``: autograd's own ReLU6 (Hardtanh) backward.
+    return torch.ops.aten.hardtanh_backward(grad, output, 0.0, 6.0)
 
 
 class _RuledReLU(_RuledIndicator):
@@ -196,6 +202,7 @@ class _RuledReLU(_RuledIndicator):
         output = torch.relu(x)
         ctx.save_for_backward(output)
         ctx.rules, ctx.local = rules, _relu_local
+        rules.ruled += 1
         return output
 
 
@@ -205,35 +212,54 @@ class _RuledReLU6(_RuledIndicator):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, rules: BackwardRules) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
+        output = torch.nn.functional.hardtanh(x, 0.0, 6.0)
+        # [0 < output < 6] = [0 < x < 6]; the output, not x, so an in-place call may
+        # overwrite x (as autograd's own hardtanh_ does).
+        ctx.save_for_backward(output)
         ctx.rules, ctx.local = rules, _relu6_local
-        return torch.nn.functional.hardtanh(x, 0.0, 6.0)
+        rules.ruled += 1
+        return output
 
 
-class _RuledActivation:
-    """An activation module's own forward, with the rule applied to its backward.
+class _AsIs:
+    """An activation module's own forward, run as it is: function calls inside it (timm's
+    ``HardSigmoid`` computes ``relu6(x + 3) / 6``) are the module's, not ruled on their own
+    (:mod:`~seewhy.engine.ruled_calls`)."""
+
+    def __init__(self, forward: Callable[..., torch.Tensor], rules: BackwardRules) -> None:
+        self.forward = forward
+        self.rules = rules
+
+    def __call__(self, *args: object, **kwargs: object) -> torch.Tensor:
+        self.rules.inside += 1
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            self.rules.inside -= 1
+
+
+class _RuledActivation(_AsIs):
+    """An activation's own forward, with the rule applied to its backward.
 
     The input goes in through an alias (``x.view_as(x)``), so a hook on the alias sees the
     gradient through this activation alone (``f'(x) g``, from the activation's own backward,
     whatever it is: a fused kernel, timm's memory-efficient autograd function), and a hook
     on the output sees ``g``; the rule turns the pair into the gradient passed on. Under the
     ``"normal"`` rule nothing is changed. An output that is not shaped like the input (not
-    an element-wise activation) is left alone.
+    an element-wise activation) is left alone. The forward is a module's (function calls
+    inside it are not ruled again) or a function's (``F.gelu``).
     """
-
-    def __init__(self, forward: Callable[..., torch.Tensor], rules: BackwardRules) -> None:
-        self.forward = forward
-        self.rules = rules
 
     def __call__(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         if not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad):
-            return self.forward(x, *args, **kwargs)
+            return super().__call__(x, *args, **kwargs)
         alias = x.view_as(x)
-        y = self.forward(alias, *args, **kwargs)
+        y = super().__call__(alias, *args, **kwargs)
         if not isinstance(y, torch.Tensor) or y.shape != x.shape or not y.requires_grad:
             return y
         incoming: dict[str, torch.Tensor] = {}
         rules = self.rules
+        rules.ruled += 1
 
         def keep(grad: torch.Tensor) -> None:
             incoming["g"] = grad

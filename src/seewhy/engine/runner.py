@@ -31,6 +31,7 @@ from seewhy.engine.backprop import BackwardRules, input_gradient
 from seewhy.engine.capture import Capture, LayerRoots, finish_capture, target_gradients
 from seewhy.engine.guard import preserved
 from seewhy.engine.passes import model_pass
+from seewhy.engine.ruled_calls import ruled_calls
 from seewhy.engine.tail import layer_tail
 from seewhy.engine.targets import Objective
 from seewhy.errors import LayerError
@@ -107,7 +108,10 @@ class Runner:
         ) as run:
             roots.install(run)
             with torch.enable_grad():
-                x, raw = run.forward(inputs, requires_grad=bool(rules), before_retry=roots.reset)
+                with ruled_calls(relus, self.module, rules):
+                    x, raw = run.forward(
+                        inputs, requires_grad=bool(rules), before_retry=roots.reset
+                    )
                 output = self.model.select_output(raw)
                 resolved = self.objective.resolve(output, self.model.labels)
                 root_list = roots.collected()

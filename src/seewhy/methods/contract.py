@@ -52,7 +52,8 @@ def _deconv(grad: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
 #: - ``"deconv"``: ``g [g > 0]`` whatever the activation (Zeiler & Fergus 2014).
 #:
 #: The registry checks ``input_rule`` against it; the engine's backward applies it to every
-#: supported activation module (:mod:`seewhy.engine.backprop`).
+#: supported activation module and function call (:mod:`seewhy.engine.backprop`,
+#: :mod:`seewhy.engine.ruled_calls`).
 BACKWARD_RULES: Mapping[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "normal": _normal,
     "guided": _guided,

@@ -17,10 +17,13 @@ classes; where the local gradient is negative (SiLU, GELU, Mish for some ``x < 0
 rule passes nothing, so a guided signal never changes sign
 (:data:`~seewhy.methods.contract.BACKWARD_RULES`). The engine applies the rule to every such
 module (in-place or not) for the backward pass of these methods only, and restores the model
-afterwards. Activations called as functions in the model's ``forward`` (``F.relu``,
-``F.gelu``) keep their normal gradient, as in Captum's ``GuidedBackprop`` and
-``Deconvolution``; a model with no supported activation module gets a warning naming its
-activations.
+afterwards. Activations called as functions in a ``forward`` (``F.relu(x, inplace=True)`` in
+torchvision's GoogLeNet and Inception3, ``torch.relu``, ``x.relu_()``, ``F.relu6``,
+``F.hardtanh(x, 0, 6)``, ``F.leaky_relu``, ``F.elu``, ``F.silu``, ``F.gelu``,
+``F.hardswish``, ``F.mish``) follow the same rule as their modules
+(:mod:`~seewhy.engine.ruled_calls`), where Captum's ``GuidedBackprop`` and ``Deconvolution``
+rule ``nn.ReLU`` modules only. A model whose forward runs no supported activation gets a
+warning naming its activation modules.
 
 Maps: the maximum over channels of the absolute attribution, as for saliency; the figure
 draws the attribution itself as an RGB gradient image, as the papers do.
