@@ -175,11 +175,7 @@ def wrap_module(module: nn.Module, weights: WeightsSpec) -> LoadedModel:
     if weights is not None and not (isinstance(weights, str) and weights == "random"):
         load_by_keys(module, read_checkpoint(weights), source=str(weights))
         described = str(weights)
-    return LoadedModel(
-        module=module.eval(),
-        name=type(module).__name__,
-        extra={"source": "user", "weights": described},
-    )
+    return LoadedModel.wrap(module.eval(), extra={"source": "user", "weights": described})
 
 
 def customize(
@@ -219,7 +215,9 @@ def customize(
             values = tuple(float(v) for v in value)
             if len(values) not in (1, 3) or (key == "std" and any(v == 0 for v in values)):
                 raise ModelError(f"{key} must have 3 (or 1) values, std non-zero; got {value!r}")
-            changes[key] = values * 3 if len(values) == 1 else values
+            # One value: the same for the three channels, or a 1-channel model's own.
+            three = len(values) == 1 and len(getattr(loaded, key)) == 3
+            changes[key] = values * 3 if three else values
     if display_name is not None:
         changes["name"] = display_name
     if device is not None:
