@@ -148,9 +148,7 @@ def test_bad_device_names_the_value_and_what_is_allowed():
 
 
 ACCELERATORS = [
-    pytest.param(
-        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-    ),
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")),
     pytest.param(
         "mps", marks=pytest.mark.skipif(not torch.backends.mps.is_available(), reason="no MPS")
     ),

@@ -104,7 +104,10 @@ def test_copies_batched_equal_each_image_alone(images, questions, method):
     alone = torch.cat(
         [
             ex.explain(
-                images[i : i + 1], methods, targets=Classes([ANSWER]), forward_args=(questions[i : i + 1],)
+                images[i : i + 1],
+                methods,
+                targets=Classes([ANSWER]),
+                forward_args=(questions[i : i + 1],),
             ).maps[name]
             for i in range(2)
         ]
