@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.multi_input import TinyVQA
 from torch import nn
 
-from helpers.multi_input import TinyVQA
 from seewhy.engine.inputs import (
     NO_ARGS,
     ForwardArgs,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.models import snapshot
 from PIL import Image
 from torch import nn
 
 import seewhy
-from helpers.models import snapshot
 from seewhy import Explainer
 from seewhy.data import example_image
 from seewhy.errors import OptionError

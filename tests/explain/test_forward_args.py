@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from helpers.models import snapshot
 from helpers.multi_input import TinyCaptioner, TinyVQA, hand_gradcam, hand_input_gradient
+from PIL import Image
+
 from seewhy import Explainer
 from seewhy.engine.targets import Classes
 from seewhy.errors import ModelError, OptionError
