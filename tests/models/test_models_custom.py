@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 import seewhy
-from seewhy.errors import ModelError
+from seewhy.errors import ModelError, OptionError
 from seewhy.models import LoadedModel, load_model
 from seewhy.models import base as models_base
 
@@ -176,3 +176,10 @@ def test_a_module_whose_first_convolution_takes_one_channel_is_fed_gray():
     assert lm.preprocess(np.zeros((10, 12, 3), np.uint8)).shape == (1, 1, 8, 8)
     own = load_model(gray_net(), mean=[0.5], std=[0.5])  # one value stays one for 1 channel
     assert (own.mean, own.std) == ((0.5,), (0.5,))
+
+
+def test_load_model_refuses_a_device_this_machine_lacks():
+    with pytest.raises(
+        OptionError, match=r"device='gpu' is not a device name; this machine has 'cpu'"
+    ):
+        load_model(TinyNet(), device="gpu")

@@ -10,6 +10,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
+from seewhy.engine.device import resolve_device
 from seewhy.errors import ModelError, suggestion
 from seewhy.models import (
     efficientnet_lite,  # noqa: F401 - registers the bundled models
@@ -57,7 +58,8 @@ def load_model(
         labels: class names; for a library model built randomly or from a checkpoint, their
             count also sets the number of classes.
         input_size, mean, std: override the preprocessing.
-        device: where to move the module.
+        device: where to move the module (once, here); a device this machine lacks is an
+            OptionError listing the ones it has.
         display_name: the name shown in reports (default: the model name or class name).
 
     Raises:
@@ -221,6 +223,7 @@ def customize(
     if display_name is not None:
         changes["name"] = display_name
     if device is not None:
+        device = resolve_device(device)  # a device this machine lacks: an OptionError
         try:
             loaded.module.to(device)
         except (RuntimeError, AssertionError, ValueError) as error:
