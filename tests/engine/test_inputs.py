@@ -106,6 +106,10 @@ def test_an_operation_missing_in_the_dtype_is_a_model_error():
         ModelError, match=r"NoHalf runs in float16.*no float16 kernel on cpu.*float32"
     ):
         forward_input(NoHalf(), torch.zeros(1, 3, 4, 4))
+    with pytest.raises(ModelError, match=r"no float16 kernel"):
+        auto_layer(NoHalf(), torch.zeros(1, 3, 4, 4))
+    with pytest.raises(RuntimeError, match=r"not implemented for 'Half'"):
+        call_model(NoHalf(), torch.zeros(1, 3, 4, 4), last_try=False)
 
 
 def test_auto_layer_probes_with_the_other_inputs():

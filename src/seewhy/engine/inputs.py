@@ -172,12 +172,16 @@ def _cast(value: object, dtype: torch.dtype) -> object:
     return value
 
 
-def call_model(module: nn.Module, x: torch.Tensor, extra: ForwardArgs = NO_ARGS) -> object:
+def call_model(
+    module: nn.Module, x: torch.Tensor, extra: ForwardArgs = NO_ARGS, *, last_try: bool = True
+) -> object:
     """``module(x, *extra.args, **extra.kwargs)``, with ``x`` and the floating-point tensors
     of ``extra`` cast to the model's dtype (autograd casts gradients back to ``x``'s dtype).
 
     A ``TypeError`` of the call (the model takes other inputs than it was given) is a
-    :class:`~seewhy.errors.ModelError` naming what was passed and how to pass the rest.
+    :class:`~seewhy.errors.ModelError` naming what was passed and how to pass the rest, and
+    so is an operation the model's dtype lacks on this device (:func:`unsupported_dtype`),
+    unless ``last_try=False`` (the caller tries again in another memory layout).
     """
     dtype = model_dtype(module)
     try:
@@ -186,6 +190,11 @@ def call_model(module: nn.Module, x: torch.Tensor, extra: ForwardArgs = NO_ARGS)
             *(_cast(v, dtype) for v in extra.args),
             **{k: _cast(v, dtype) for k, v in extra.kwargs.items()},
         )
+    except RuntimeError as error:
+        clearer = unsupported_dtype(error, module, x) if last_try else None
+        if clearer is None:
+            raise
+        raise clearer from error
     except TypeError as error:
         raise ModelError(
             f"{type(module).__name__}'s forward failed on the inputs it was given: the image "

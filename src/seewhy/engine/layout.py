@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model, unsupported_dtype
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model
 
 # Models whose forward failed on a channels-last input (a ``.view`` of a conv output).
 _CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
@@ -93,26 +93,16 @@ def forward_in_layout(
         try:
             # The outputs go on contiguous: a segmentation map's scores or a user's
             # ``select_output`` may ``.view`` them, as they could the model's own.
-            return x, _contiguous(call_model(module, x, extra))
+            return x, _contiguous(call_model(module, x, extra, last_try=False))
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
             x = make(torch.contiguous_format)
-            output = _last_try(module, x, extra)  # an error unrelated to the layout, again
+            output = call_model(module, x, extra)  # an error unrelated to the layout, again
             _CONTIGUOUS_ONLY.add(module)
             return x, output
     x = make(torch.contiguous_format)
-    return x, _last_try(module, x, extra)
-
-
-def _last_try(module: nn.Module, x: torch.Tensor, extra: ForwardArgs) -> object:
-    try:
-        return call_model(module, x, extra)
-    except RuntimeError as error:
-        clearer = unsupported_dtype(error, module, x)
-        if clearer is None:
-            raise
-        raise clearer from error
+    return x, call_model(module, x, extra)
 
 
 def _contiguous(output: object) -> object:
