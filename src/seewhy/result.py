@@ -89,6 +89,9 @@ class InputRecord:
 class ExplanationResult:
     """Maps for B images x T targets for each method.
 
+    Every tensor in it is float32 (scores and probabilities included), whatever the
+    model's dtype: a float64, float16 or bfloat16 model's values are cast.
+
     Attributes:
         maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU);
             for input-space methods the per-pixel map of the attribution.

@@ -11,8 +11,9 @@ from PIL import Image
 from torch import nn
 
 import seewhy
-from seewhy.errors import ModelError
+from seewhy.errors import ModelError, OptionError
 from seewhy.models import LoadedModel, load_model
+from seewhy.models import base as models_base
 
 
 class TinyNet(nn.Module):
@@ -144,3 +145,41 @@ def test_an_output_that_picks_no_tensor_says_so():
     picked = load_model(TinyNet("dict"), output="name")
     with pytest.raises(ModelError, match="picks a str, not a tensor"):
         picked.select_output({"name": "cat", "scores": torch.ones(1, 2)})
+
+
+def gray_net() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 3, 1))
+
+
+def test_one_channel_mean_and_std_make_the_luma():
+    lm = LoadedModel(nn.Identity(), mean=(0.5,), std=(0.25,), resize=False)
+    display = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [51, 102, 204]]], np.uint8)
+    batch = lm.normalize([display])
+    luma = (display / 255.0) @ np.array([0.299, 0.587, 0.114])
+    assert batch.shape == (1, 1, 1, 4) and batch.dtype == torch.float32
+    np.testing.assert_allclose(batch[0, 0].numpy(), (luma - 0.5) / 0.25, rtol=1e-6)
+    assert lm.display(display).shape == (1, 4, 3)  # the display stays RGB
+    gray = lm.denormalize(batch)
+    assert gray.shape == (1, 1, 4, 3) and (gray == gray[..., :1]).all()
+    assert gray[0, 0, :, 0].tolist() == [76, 150, 29, 98]  # round(255 * luma)
+
+
+def test_a_module_whose_first_convolution_takes_one_channel_is_fed_gray():
+    assert models_base.input_channels(gray_net()) == 1
+    assert models_base.input_channels(TinyNet()) == 3
+    assert models_base.input_channels(nn.Linear(2, 2)) is None
+    assert LoadedModel.wrap(TinyNet()).mean == (0.485, 0.456, 0.406)
+    wrapped = LoadedModel.wrap(gray_net(), input_size=8)
+    assert (wrapped.name, wrapped.mean, wrapped.std) == ("Sequential", (0.459,), (0.2256,))
+    lm = load_model(gray_net(), input_size=8)
+    assert (lm.mean, lm.std) == ((0.459,), (0.2256,))
+    assert lm.preprocess(np.zeros((10, 12, 3), np.uint8)).shape == (1, 1, 8, 8)
+    own = load_model(gray_net(), mean=[0.5], std=[0.5])  # one value stays one for 1 channel
+    assert (own.mean, own.std) == ((0.5,), (0.5,))
+
+
+def test_load_model_refuses_a_device_this_machine_lacks():
+    with pytest.raises(
+        OptionError, match=r"device='gpu' is not a device name; this machine has 'cpu'"
+    ):
+        load_model(TinyNet(), device="gpu")

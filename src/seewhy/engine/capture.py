@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from seewhy.engine.inputs import as_float32, model_dtype, tolerance
 from seewhy.engine.passes import Pass
 from seewhy.engine.targets import ResolvedTargets
 from seewhy.errors import LayerError
@@ -108,16 +109,17 @@ def target_gradients(
     gives target t for every image; the T backward passes run as one batched
     vector-Jacobian product, or as a loop over the head when batching is not supported.
 
-    The gradients come back contiguous on every path: the methods' element-wise passes over
-    (B, T, K, h, w) run markedly faster on a contiguous tensor, and a channels-last pass
-    gives channels-last gradients.
+    The gradients come back contiguous and in float32 on every path (a half-precision
+    model's gradients are cast): the methods' element-wise passes over (B, T, K, h, w) run
+    markedly faster on a contiguous tensor, and a channels-last pass gives channels-last
+    gradients.
     """
     batch, count = objective.shape
     if count == 1:
         grads = torch.autograd.grad(
             objective.sum(), roots, allow_unused=True, retain_graph=retain_graph
         )
-        return [_or_zeros(g, r).unsqueeze(1).contiguous() for g, r in zip(grads, roots)]
+        return [as_float32(_or_zeros(g, r)).unsqueeze(1).contiguous() for g, r in zip(grads, roots)]
     basis = torch.eye(count, dtype=objective.dtype, device=objective.device)
     grad_outputs = basis.unsqueeze(1).expand(count, batch, count)
     try:
@@ -126,7 +128,8 @@ def target_gradients(
         )
         # (T, B, ...) -> (B, T, ...), made contiguous once here.
         stacked = [
-            _or_zeros(g, r, count).transpose(0, 1).contiguous() for g, r in zip(grads, roots)
+            as_float32(_or_zeros(g, r, count)).transpose(0, 1).contiguous()
+            for g, r in zip(grads, roots)
         ]
     except RuntimeError:
         per_target = [
@@ -134,7 +137,9 @@ def target_gradients(
             for t in range(count)
         ]
         stacked = [
-            torch.stack([_or_zeros(grads[i], root) for grads in per_target], dim=1).contiguous()
+            as_float32(
+                torch.stack([_or_zeros(grads[i], root) for grads in per_target], dim=1)
+            ).contiguous()
             for i, root in enumerate(roots)
         ]
     return stacked
@@ -152,11 +157,14 @@ def find_linear_head(
 ) -> LinearHead | None:
     """The Linear layer that, applied to the global average of ``activations``, gives ``output``.
 
-    Checked numerically, so a CAM is only drawn where CAM's premise (GAP -> one Linear) holds.
+    Checked numerically, so a CAM is only drawn where CAM's premise (GAP -> one Linear) holds:
+    to 1e-3 of the output's peak, looser in half precision, where the model's own rounding
+    is larger (:func:`~seewhy.engine.inputs.tolerance`).
     """
     if output.dim() != 2:
         return None
     pooled = activations.mean(dim=(-2, -1))
+    rtol = max(1e-3, tolerance(model_dtype(model)))
     for module in model.modules():
         if not isinstance(module, nn.Linear):
             continue
@@ -166,7 +174,7 @@ def find_linear_head(
         bias = module.bias.detach().to(pooled) if module.bias is not None else None
         predicted = torch.nn.functional.linear(pooled, weight, bias)
         scale = output.abs().max().clamp_min(1.0)
-        if torch.allclose(predicted, output, rtol=1e-3, atol=1e-3 * float(scale)):
+        if torch.allclose(predicted, output.to(predicted), rtol=rtol, atol=rtol * float(scale)):
             return LinearHead(weight, bias)
     return None
 
@@ -182,7 +190,8 @@ def finish_capture(
 ) -> Capture:
     """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
     activations = {
-        name: root.detach().contiguous() for name, root in zip(roots.names, roots.collected())
+        name: as_float32(root.detach()).contiguous()
+        for name, root in zip(roots.names, roots.collected())
     }
     output = output.detach()
     heads = {

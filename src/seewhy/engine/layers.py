@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seewhy.engine.guard import preserved
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model
 from seewhy.errors import LayerError, suggestion
 
 
@@ -36,8 +37,11 @@ class LayerInfo:
 _HEAD_POOLING = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
 
 
-def probe_layers(module: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
-    """Every named submodule that ran, with its output shape, in the order they finished."""
+def probe_layers(
+    module: nn.Module, example: torch.Tensor, extra: ForwardArgs = NO_ARGS
+) -> list[LayerInfo]:
+    """Every named submodule that ran, with its output shape, in the order they finished
+    (``extra``: the model's other inputs for ``example``)."""
     found: dict[str, LayerInfo] = {}
     finished = [0]
 
@@ -53,18 +57,18 @@ def probe_layers(module: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
         for name, submodule in module.named_modules():
             if name:
                 handles.append(submodule.register_forward_hook(hook_for(name)))
-        module(example)
+        call_model(module, example, extra)
     return sorted(found.values(), key=lambda info: info.order)
 
 
-def auto_layer(module: nn.Module, example: torch.Tensor) -> str:
+def auto_layer(module: nn.Module, example: torch.Tensor, extra: ForwardArgs = NO_ARGS) -> str:
     """The last module to finish whose output is still spatial.
 
     A container finishes after its children, so when ``layer4`` returns the output of
     ``layer4.2`` the container is chosen, as users name it; containers that also hold the
     head output no spatial map and never qualify, nor does adaptive pooling.
     """
-    infos = probe_layers(module, example)
+    infos = probe_layers(module, example, extra)
     spatial = [info for info in infos if info.spatial and info.kind not in _HEAD_POOLING]
     if not spatial:
         raise LayerError(

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model
+
 # Models whose forward failed on a channels-last input (a ``.view`` of a conv output).
 _CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
@@ -35,9 +37,14 @@ def forward_input(
     channels_last: bool = True,
     requires_grad: bool = True,
     before_retry: Callable[[], None] | None = None,
+    extra: ForwardArgs = NO_ARGS,
 ) -> tuple[torch.Tensor, object]:
     """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad (or not:
     ``requires_grad=False``, for the perturbation forwards).
+
+    The model is called by :func:`~seewhy.engine.inputs.call_model`: ``x`` cast to the
+    model's dtype (``x`` itself, and so its gradient, keeps the inputs' dtype), and the
+    model's other inputs ``extra`` after it.
 
     On the CPU, images go in channels-last when the model has convolutions: the same
     values in the memory order the CPU convolutions run fastest in, so every forward and
@@ -59,7 +66,7 @@ def forward_input(
         return x.requires_grad_(True) if requires_grad else x
 
     return forward_in_layout(
-        module, inputs, leaf, channels_last=channels_last, before_retry=before_retry
+        module, inputs, leaf, channels_last=channels_last, before_retry=before_retry, extra=extra
     )
 
 
@@ -70,29 +77,32 @@ def forward_in_layout(
     *,
     channels_last: bool = True,
     before_retry: Callable[[], None] | None = None,
+    extra: ForwardArgs = NO_ARGS,
 ) -> tuple[torch.Tensor, object]:
-    """``(x, module(x))`` with ``x = make(layout)``: channels-last on the CPU for a model
+    """``(x, module(x, *extra))`` with ``x = make(layout)``: channels-last on the CPU for a model
     with convolutions (see :func:`forward_input`, which builds on it), else contiguous.
 
     For callers whose input must stay in the graph (activation maximization differentiates
     to the image's parameters): ``make`` may be ``inputs.contiguous(memory_format=...)``,
-    which autograd follows. Exceptions other than ``RuntimeError`` pass straight through.
+    which autograd follows. Exceptions other than ``RuntimeError`` pass straight through;
+    an operation the model's dtype lacks on this device is a
+    :class:`~seewhy.errors.ModelError` saying so.
     """
     if channels_last and _channels_last(module, inputs):
         x = make(torch.channels_last)
         try:
             # The outputs go on contiguous: a segmentation map's scores or a user's
             # ``select_output`` may ``.view`` them, as they could the model's own.
-            return x, _contiguous(module(x))
+            return x, _contiguous(call_model(module, x, extra, last_try=False))
         except RuntimeError:
             if before_retry is not None:
                 before_retry()
             x = make(torch.contiguous_format)
-            output = module(x)  # an error unrelated to the layout is raised here again
+            output = call_model(module, x, extra)  # an error unrelated to the layout, again
             _CONTIGUOUS_ONLY.add(module)
             return x, output
     x = make(torch.contiguous_format)
-    return x, module(x)
+    return x, call_model(module, x, extra)
 
 
 def _contiguous(output: object) -> object:

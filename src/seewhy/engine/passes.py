@@ -21,6 +21,7 @@ from torch import nn
 
 from seewhy.engine.fold import fold_batchnorm
 from seewhy.engine.guard import Removable, preserved
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs
 from seewhy.engine.layers import get_module
 from seewhy.engine.layout import forward_in_layout, forward_input
 
@@ -45,9 +46,10 @@ class Pass:
         *,
         requires_grad: bool = True,
         before_retry: Callable[[], None] | None = None,
+        extra: ForwardArgs = NO_ARGS,
     ) -> tuple[torch.Tensor, object]:
-        """``(x, module(x))`` for a leaf copy ``x`` of ``inputs`` that requires grad (or not:
-        ``requires_grad=False``, for forwards without gradients); see
+        """``(x, module(x, *extra))`` for a leaf copy ``x`` of ``inputs`` that requires grad
+        (or not: ``requires_grad=False``, for forwards without gradients); see
         :func:`~seewhy.engine.layout.forward_input`."""
         return forward_input(
             self.module,
@@ -55,6 +57,7 @@ class Pass:
             channels_last=self.fast,
             requires_grad=requires_grad,
             before_retry=before_retry,
+            extra=extra,
         )
 
     def forward_made(

@@ -15,7 +15,14 @@ A :class:`Runner` is built once per explanation call from the model, the
   layer (Ablation-CAM; :class:`~seewhy.methods.contract.HeadFunction`).
 
 Copies are scored for the targets resolved on the clean batch: :meth:`Runner.copies` pins
-them after the capture.
+them after the capture. A multi-input model's other inputs (:class:`ForwardArgs`) are held
+here too, and follow the images: sliced with them (:meth:`Runner.images`) and indexed for
+their copies (:meth:`Runner.for_rows`).
+
+The model runs in its own dtype (:func:`~seewhy.engine.inputs.call_model` casts its
+inputs); what the passes return is float32: the model's output is read in float32 before
+the targets are resolved, and the activations and gradients are float32 (see
+:mod:`seewhy.engine.inputs`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from torch import nn
 from seewhy.engine.backprop import BackwardRules, input_gradient
 from seewhy.engine.capture import Capture, LayerRoots, finish_capture, target_gradients
 from seewhy.engine.guard import preserved
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs, as_float32, model_dtype
 from seewhy.engine.passes import model_pass
 from seewhy.engine.ruled_calls import ruled_calls
 from seewhy.engine.tail import layer_tail
@@ -55,19 +63,24 @@ class Runner:
         objective: targets, score kind and counterfactual sign.
         fast: fold BatchNorms and run channels-last in every pass (see
             :mod:`seewhy.engine.passes`); ``False`` runs the model exactly as given.
+        extra: the model's inputs after the image, fed to every pass.
     """
 
     model: Explained
     objective: Objective
     fast: bool = True
+    extra: ForwardArgs = NO_ARGS
 
     @property
     def module(self) -> nn.Module:
         return self.model.module
 
     def images(self, start: int, stop: int) -> Runner:
-        """The runner of the call's images ``start..stop-1`` (per-image targets sliced)."""
-        return replace(self, objective=self.objective.images(start, stop))
+        """The runner of the call's images ``start..stop-1`` (per-image targets and inputs
+        sliced)."""
+        return replace(
+            self, objective=self.objective.images(start, stop), extra=self.extra.images(start, stop)
+        )
 
     def copies(self, captured: Capture) -> Runner:
         """The runner that scores copies of a captured batch's images for its targets."""
@@ -75,7 +88,7 @@ class Runner:
 
     def for_rows(self, rows: torch.Tensor) -> Runner:
         """The runner of a batch of copies of images ``rows`` (after :meth:`copies`)."""
-        return replace(self, objective=self.objective.for_rows(rows))
+        return replace(self, objective=self.objective.for_rows(rows), extra=self.extra.rows(rows))
 
     def capture(
         self,
@@ -110,9 +123,12 @@ class Runner:
             with torch.enable_grad():
                 with ruled_calls(relus, self.module, rules):
                     x, raw = run.forward(
-                        inputs, requires_grad=bool(rules), before_retry=roots.reset
+                        inputs,
+                        requires_grad=bool(rules),
+                        before_retry=roots.reset,
+                        extra=self.extra,
                     )
-                output = self.model.select_output(raw)
+                output = as_float32(self.model.select_output(raw))
                 resolved = self.objective.resolve(output, self.model.labels)
                 root_list = roots.collected()
                 gradients: dict[str, torch.Tensor] = {}
@@ -133,7 +149,7 @@ class Runner:
 
     def _objective_of_copies(self, raw: object, rows: torch.Tensor) -> torch.Tensor:
         """(N, T) the explained scores of copies: copy i for the targets of image ``rows[i]``."""
-        output = self.model.select_output(raw)
+        output = as_float32(self.model.select_output(raw))
         return self.objective.for_rows(rows).resolve(output, self.model.labels).objective
 
     def scores(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -142,7 +158,7 @@ class Runner:
         # Without a graph the model's own in-place activations are safe, so they stay on
         # (turning them off costs about 9% per forward on EfficientNet-Lite0).
         with model_pass(self.module, fast=self.fast, in_place_off=False) as run, torch.no_grad():
-            _, raw = run.forward(x, requires_grad=False)
+            _, raw = run.forward(x, requires_grad=False, extra=self.extra.rows(rows))
             return self._objective_of_copies(raw, rows)
 
     def gradients(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +166,7 @@ class Runner:
         ``x``, their explained scores (N, T) and input gradients (N, T, C, H, W), one backward
         to the input per target."""
         with model_pass(self.module, fast=self.fast) as run, torch.enable_grad():
-            leaf, raw = run.forward(x)
+            leaf, raw = run.forward(x, extra=self.extra.rows(rows))
             objective = self._objective_of_copies(raw, rows)
             grads = input_gradient(objective, leaf)
         return objective.detach(), grads
@@ -199,19 +215,24 @@ class HeadScores:
                 self._tail = layer_tail(
                     module,
                     self.layer,
-                    self.captured.activations[self.layer],
+                    self.captured.activations[self.layer].to(model_dtype(module)),
                     self.captured.output,
-                    self.runner.model.select_output,
+                    lambda raw: as_float32(self.runner.model.select_output(raw)),
                 )
         return self._tail  # type: ignore[return-value]
 
     def __call__(self, edited: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         cut = self.tail()
         runner = self.runner
+        edited = edited.to(model_dtype(runner.module))
         with model_pass(runner.module, fast=False, in_place_off=False) as run, torch.no_grad():
             if cut is not None:
                 raw = cut(edited)
             else:
                 run.hook(self.layer, _Replace(self.layer, edited))
-                raw = runner.module(self.inputs[rows.to(self.inputs.device)])
+                _, raw = run.forward(
+                    self.inputs[rows.to(self.inputs.device)],
+                    requires_grad=False,
+                    extra=runner.extra.rows(rows),
+                )
             return runner._objective_of_copies(raw, rows)

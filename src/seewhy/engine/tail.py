@@ -26,6 +26,7 @@ import torch
 from torch import fx, nn
 
 from seewhy.engine.guard import has_hooks
+from seewhy.engine.inputs import tolerance
 from seewhy.engine.layers import get_module
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, fx.GraphModule | None]] = (
@@ -98,9 +99,10 @@ def layer_tail(
 ) -> fx.GraphModule | None:
     """The checked tail of ``module`` after ``layer``, or None (use whole forwards).
 
-    ``activations`` (B, K, h, w) are the layer's captured output and ``output`` the model's
-    output for them after ``select`` (the model's output selector); the tail, followed by
-    ``select``, must reproduce it. Call it with the model frozen and in eval mode. Traces are
+    ``activations`` (B, K, h, w) are the layer's captured output (in the model's dtype) and
+    ``output`` the model's output for them after ``select`` (the model's output selector);
+    the tail, followed by ``select``, must reproduce it (to 1e-4, or a few roundings of a
+    half-precision model: :func:`~seewhy.engine.inputs.tolerance`). Call it with the model frozen and in eval mode. Traces are
     cached per model and layer; the check runs every time, and a cached trace that fails it
     (the model was changed since) is traced again. While an ancestor of the layer carries
     hooks, nothing is traced and the answer is None.
@@ -138,4 +140,5 @@ def _reproduces(
     if not isinstance(produced, torch.Tensor) or produced.shape != output.shape:
         return False
     scale = float(output.abs().max().clamp_min(1.0))
-    return torch.allclose(produced, output, rtol=1e-4, atol=1e-4 * scale)
+    rtol = tolerance(activations.dtype)
+    return torch.allclose(produced.to(output), output, rtol=rtol, atol=rtol * scale)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from seewhy.engine.device import placed, resolve_device
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs
 from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import Objective, TargetSpec, check_count
@@ -34,7 +36,10 @@ class Explainer:
             :func:`seewhy.load_model`, or any ``nn.Module``.
         layer: ``"auto"`` (the last module with a spatial output), a dotted module name, or a
             list of names.
-        device: where to run; default the model's device.
+        device: where to run (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); default the
+            model's device. A model elsewhere is moved there for each call and put back
+            where it was afterwards (:func:`~seewhy.engine.device.placed`); a device this
+            machine lacks is an :class:`~seewhy.errors.OptionError`.
         batch_size: images per forward pass.
         fast: in every pass over the whole model (the one pass that serves the CAM
             methods, the passes that differentiate to the input, and the perturbation
@@ -48,6 +53,13 @@ class Explainer:
             bundled EfficientNet-Lite0's saliency of ``chelsea``). ``False`` runs the
             model exactly as given, as Captum does, for results that match it to
             rounding.
+
+    A model in float64, float16 or bfloat16 runs in its own dtype: the images (and the
+    floating-point ``forward_args``) are cast to it where the model is called, and the
+    activations, gradients, scores and every map come back in float32
+    (:mod:`seewhy.engine.inputs`); the model itself is never converted. A raw ``nn.Module``
+    whose first convolution takes one channel gets the luma of image files
+    (:meth:`~seewhy.models.LoadedModel.wrap`).
 
     Example:
         >>> ex = Explainer(load_model("efficientnet_lite0"))
@@ -66,14 +78,14 @@ class Explainer:
     ) -> None:
         if isinstance(model, nn.Module):
             # Wrapped as it is: the engine switches to eval mode only during each call.
-            model = LoadedModel(module=model, name=type(model).__name__)
+            model = LoadedModel.wrap(model)
         elif not isinstance(model, LoadedModel):
             model = load_model(model)
         self.model = model
         if device is None:
             parameter = next(model.module.parameters(), None)
             device = parameter.device if parameter is not None else torch.device("cpu")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise OptionError(
                 f"batch_size must be a whole number of images per forward pass, at least 1; "
@@ -93,14 +105,17 @@ class Explainer:
                 get_module(model.module, name)
         self._auto: dict[tuple[int, ...], str] = {}
 
-    def layers_for(self, example: torch.Tensor) -> list[str]:
-        """The resolved layer names for inputs shaped like ``example``."""
+    def layers_for(self, example: torch.Tensor, extra: ForwardArgs = NO_ARGS) -> list[str]:
+        """The resolved layer names for inputs shaped like ``example`` (``extra``: the
+        model's other inputs for the images of ``example``)."""
         names = []
         for name in self.layer_request:
             if name == "auto":
                 key = tuple(example.shape[1:])
                 if key not in self._auto:
-                    self._auto[key] = auto_layer(self.model.module, example[:1].to(self.device))
+                    self._auto[key] = auto_layer(
+                        self.model.module, example[:1].to(self.device), extra.images(0, 1)
+                    )
                 name = self._auto[key]
             names.append(name)
         return list(dict.fromkeys(names))
@@ -114,6 +129,8 @@ class Explainer:
         score: str = "logit",
         counterfactual: bool = False,
         progress: bool | None = None,
+        forward_args: Sequence[Any] | None = None,
+        forward_kwargs: Mapping[str, Any] | None = None,
     ) -> ExplanationResult:
         """Explain ``images`` with every method in ``methods`` for every target.
 
@@ -128,15 +145,24 @@ class Explainer:
                 over their noisy or scaled copies; ``occlusion``, ``scorecam`` and
                 ``ablationcam`` add batched forwards without gradients).
             targets: ``"top1"``..``"topK"``, a class id or label name, one per image, a list
-                per image, or ``f(output) -> Tensor (B,) | (B, T)``.
+                per image, or ``f(output) -> Tensor (B,) | (B, T)`` (any output shape, e.g.
+                a caption model's (B, L, V): ``lambda out: out.log_softmax(-1)[:, 3, word]``).
             score: ``"logit"`` (as the papers), ``"prob"`` or ``"logprob"``.
             counterfactual: negate the gradients (regions that argue against the target).
             progress: show progress bars; by default the images' bar when there are more
                 than 4 images, and a perturbation method's bar when it runs many copies.
+            forward_args: the model's inputs after the image, ``module(image, *forward_args,
+                **forward_kwargs)`` (a question, caption tokens, a mask), in every pass. A
+                tensor whose first dimension is the number of inputs is given per image
+                (sliced with the batches, repeated for an image's noisy or masked copies);
+                anything else, a ``(1, ...)`` tensor included, is the same for every image.
+                See ``docs/multi-input.md``.
+            forward_kwargs: keyword inputs, read the same way.
 
         Returns:
             An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
-            listed in ``result.records`` with their error; the others are explained.
+            listed in ``result.records`` with their error; the others are explained. Maps,
+            scores and attributions are float32 whatever the model's dtype.
         """
         request = normalize_methods(methods)
         objective = Objective(targets, score, counterfactual)
@@ -145,12 +171,40 @@ class Explainer:
             errors = "; ".join(r.error or "" for r in records)
             raise ImageError(f"no image could be read: {errors}", records=records)
         check_count(targets, batch.shape[0], "readable images")
+        extra = self._forward_args(forward_args, forward_kwargs, records)
+        with placed(self.model.module, self.device):
+            return self._explain(batch, records, request, objective, extra, progress)
+
+    def _forward_args(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        records: list[InputRecord],
+    ) -> ForwardArgs:
+        """The model's other inputs for the readable images, on the call's device."""
+        extra = ForwardArgs.of(args, kwargs, len(records))
+        readable = [i for i, record in enumerate(records) if record.index is not None]
+        if len(readable) < len(records):
+            extra = extra.rows(torch.tensor(readable, dtype=torch.long))
+        return extra.to(self.device)
+
+    def _explain(
+        self,
+        batch: torch.Tensor,
+        records: list[InputRecord],
+        request: dict[str, dict[str, Any]],
+        objective: Objective,
+        extra: ForwardArgs,
+        progress: bool | None,
+    ) -> ExplanationResult:
+        """The call on the readable images ``batch``, with the model on the call's device."""
+        score, counterfactual = objective.score, objective.counterfactual
         plan = Plan(
             request,
-            self.layers_for(batch) if Plan.needs_layers(request) else [],
+            self.layers_for(batch, extra) if Plan.needs_layers(request) else [],
             progress,
         )
-        runner = Runner(self.model, objective, fast=self.fast)
+        runner = Runner(self.model, objective, fast=self.fast, extra=extra)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
 
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}

@@ -15,6 +15,11 @@ from seewhy.io.rgb import as_rgb_uint8
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The luma weights of ITU-R BT.601 (as PIL's ``convert("L")``): gray = 0.299 R + 0.587 G + 0.114 B.
+LUMA = (0.299, 0.587, 0.114)
+#: The ImageNet mean and std weighted by :data:`LUMA`: the defaults of a 1-channel model.
+GRAY_MEAN = (round(sum(w * m for w, m in zip(LUMA, IMAGENET_MEAN)), 4),)
+GRAY_STD = (round(sum(w * s for w, s in zip(LUMA, IMAGENET_STD)), 4),)
 
 #: Selects the tensor of class scores from whatever the model returns.
 OutputSelector = Callable[[Any], torch.Tensor]
@@ -28,7 +33,9 @@ class LoadedModel:
         module: the ``nn.Module``; seewhy puts it in eval mode during each call.
         name: a display name (``"efficientnet_lite0"``, ``"resnet50"``, or the class name).
         input_size: the side of the square input, in pixels.
-        mean, std: per-channel normalization applied after scaling pixels to [0, 1].
+        mean, std: per-channel normalization applied after scaling pixels to [0, 1]. One
+            entry each makes a 1-channel model's input: the luma of the RGB pixels
+            (:data:`LUMA`), normalized (:meth:`normalize`).
         labels: class names by index, where the model has them.
         output: selects the class-score tensor from a tuple, dict or ``ModelOutput``.
     """
@@ -43,6 +50,16 @@ class LoadedModel:
     resize: bool = True
     crop: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def wrap(cls, module: nn.Module, **fields: Any) -> LoadedModel:
+        """A user's own ``module`` with seewhy's defaults: ImageNet's mean and std, or, when
+        its first convolution takes one channel, :data:`GRAY_MEAN` and :data:`GRAY_STD`
+        (image files are then read as their luma). ``fields`` override any attribute."""
+        defaults: dict[str, Any] = {"name": type(module).__name__}
+        if input_channels(module) == 1:
+            defaults.update(mean=GRAY_MEAN, std=GRAY_STD)
+        return cls(module=module, **{**defaults, **fields})
 
     def display(self, image: Image.Image | np.ndarray) -> np.ndarray:
         """The (size, size, 3) uint8 view of ``image`` that the model sees.
@@ -69,8 +86,14 @@ class LoadedModel:
         return np.asarray(pil.crop((left, top, left + size, top + size)))
 
     def normalize(self, displays: Sequence[np.ndarray]) -> torch.Tensor:
-        """A (B, 3, H, W) float tensor from display arrays of one size."""
+        """A (B, 3, H, W) float32 tensor from RGB display arrays of one size, or (B, 1, H, W)
+        when ``mean`` and ``std`` have one entry: the luma ``0.299 R + 0.587 G + 0.114 B``
+        (:data:`LUMA`), as PIL converts to gray. The display stays RGB; the overlays are
+        drawn on what the model sees (:meth:`denormalize`: the gray image, in 3 channels)."""
         batch = torch.from_numpy(np.stack(displays)).permute(0, 3, 1, 2).float() / 255.0
+        if len(self.mean) == 1 and len(self.std) == 1:
+            luma = torch.tensor(LUMA, dtype=batch.dtype).view(1, 3, 1, 1)
+            batch = (batch * luma).sum(dim=1, keepdim=True)
         mean = torch.tensor(self.mean, dtype=batch.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=batch.dtype).view(1, -1, 1, 1)
         return (batch - mean) / std
@@ -78,7 +101,8 @@ class LoadedModel:
     def preprocess(
         self, images: Sequence[Image.Image | np.ndarray] | Image.Image | np.ndarray
     ) -> torch.Tensor:
-        """A normalized (B, 3, H, W) tensor from PIL images or arrays."""
+        """A normalized (B, 3, H, W) tensor from PIL images or arrays ((B, 1, H, W) for a
+        1-channel model, see :meth:`normalize`)."""
         if isinstance(images, (Image.Image, np.ndarray)):
             images = [images]
         return self.normalize([self.display(image) for image in images])
@@ -105,6 +129,15 @@ class LoadedModel:
         if self.output is not None:
             return self.output(raw)
         return default_output(raw)
+
+
+def input_channels(module: nn.Module) -> int | None:
+    """The channels the model's first convolution takes (in registration order), or None
+    for a model without a 2-D convolution."""
+    for submodule in module.modules():
+        if isinstance(submodule, nn.Conv2d):
+            return submodule.in_channels
+    return None
 
 
 def describe_output(raw: Any) -> str:

@@ -10,6 +10,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
+from seewhy.engine.device import resolve_device
 from seewhy.errors import ModelError, suggestion
 from seewhy.models import (
     efficientnet_lite,  # noqa: F401 - registers the bundled models
@@ -57,7 +58,8 @@ def load_model(
         labels: class names; for a library model built randomly or from a checkpoint, their
             count also sets the number of classes.
         input_size, mean, std: override the preprocessing.
-        device: where to move the module.
+        device: where to move the module (once, here); a device this machine lacks is an
+            OptionError listing the ones it has.
         display_name: the name shown in reports (default: the model name or class name).
 
     Raises:
@@ -175,11 +177,7 @@ def wrap_module(module: nn.Module, weights: WeightsSpec) -> LoadedModel:
     if weights is not None and not (isinstance(weights, str) and weights == "random"):
         load_by_keys(module, read_checkpoint(weights), source=str(weights))
         described = str(weights)
-    return LoadedModel(
-        module=module.eval(),
-        name=type(module).__name__,
-        extra={"source": "user", "weights": described},
-    )
+    return LoadedModel.wrap(module.eval(), extra={"source": "user", "weights": described})
 
 
 def customize(
@@ -219,10 +217,13 @@ def customize(
             values = tuple(float(v) for v in value)
             if len(values) not in (1, 3) or (key == "std" and any(v == 0 for v in values)):
                 raise ModelError(f"{key} must have 3 (or 1) values, std non-zero; got {value!r}")
-            changes[key] = values * 3 if len(values) == 1 else values
+            # One value: the same for the three channels, or a 1-channel model's own.
+            three = len(values) == 1 and len(getattr(loaded, key)) == 3
+            changes[key] = values * 3 if three else values
     if display_name is not None:
         changes["name"] = display_name
     if device is not None:
+        device = resolve_device(device)  # a device this machine lacks: an OptionError
         try:
             loaded.module.to(device)
         except (RuntimeError, AssertionError, ValueError) as error:
