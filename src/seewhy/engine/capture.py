@@ -165,6 +165,8 @@ def find_linear_head(
     """The Linear layer that, applied to the global average of ``activations``, gives ``output``.
 
     Checked numerically, so a CAM is only drawn where CAM's premise (GAP -> one Linear) holds.
+    ``activations`` is the layer's map (B, K, h, w), so a channels-last grid (Swin's final
+    ``norm``, pooled and fed to one Linear) qualifies as a CNN's last stage does.
     """
     if output.dim() != 2:
         return None
@@ -229,5 +231,5 @@ def warn_if_zero(gradients: dict[str, torch.Tensor], warned: set[str]) -> None:
             "(torchvision's ViT starts so; load trained weights), or a head that reads only "
             "the class token after this layer (pick an earlier layer, e.g. the last block's "
             "first norm; `seewhy layers MODEL` lists them)",
-            stacklevel=4,
+            stacklevel=5,  # the caller of Explainer.explain
         )
