@@ -308,7 +308,9 @@ def spatial_view(
                 f"{tuple(mapped.shape)}; it must keep the batch dimension first"
             )
         return view
-    view = read_shape(tuple(raw.shape), size, model_hints(module))
+    # Only tokens need the model's word (a walk over its modules, skipped for maps).
+    hints = model_hints(module) if raw.dim() == 3 else ModelHints()
+    view = read_shape(tuple(raw.shape), size, hints)
     if view is None:
         raise LayerError(
             f"layer {layer!r} outputs shape {tuple(raw.shape)}, which can't be read as a "
