@@ -270,7 +270,8 @@ def _layers(args: argparse.Namespace) -> int:
             continue
         mark = "*" if info.name == chosen else " "
         shape = "x".join(map(str, info.shape[1:])) if info.shape else "-"
-        print(f"{mark} {info.name:<40} {info.kind:<24} {shape}")
+        reading = f"  ({info.reading})" if info.reading not in (None, "channels-first") else ""
+        print(f"{mark} {info.name:<40} {info.kind:<24} {shape}{reading}")
     print(f"(* = layer='auto' picks {chosen!r})")
     return 0
 

@@ -4,12 +4,15 @@ For the CAM methods each chosen layer's output is cut from the graph before it a
 leaf that requires grad (:class:`LayerRoots`), so autograd records only the part of the
 network after the layer; where the input itself is in the graph (input-space methods) the
 layers' outputs stay in it. Gradients for all T targets of all B images then come from
-batched vector-Jacobian products (:func:`target_gradients`). The pass itself is
-:meth:`seewhy.engine.runner.Runner.capture`.
+batched vector-Jacobian products (:func:`target_gradients`). Both are then read as
+spatial maps (B, K, h, w) by each layer's :class:`~seewhy.engine.spatial.SpatialView`
+(tokens and channels-last grids included), so the methods see only maps. The pass itself
+is :meth:`seewhy.engine.runner.Runner.capture`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +21,7 @@ from torch import nn
 
 from seewhy.engine.inputs import as_float32, model_dtype, tolerance
 from seewhy.engine.passes import Pass
+from seewhy.engine.spatial import SpatialView, spatial_gradients
 from seewhy.engine.targets import ResolvedTargets
 from seewhy.errors import LayerError
 from seewhy.methods.contract import LinearHead
@@ -31,12 +35,17 @@ class Capture:
         output: (B, C) the model's selected output, detached.
         targets: the resolved targets (indices, scores, probabilities) and the explained
             objective (negated when counterfactual), detached.
-        activations: layer name -> (B, K, h, w), detached.
-        gradients: layer name -> (B, T, K, h, w) ``dS/dA`` (negated when counterfactual);
-            empty when no gradients were asked for.
+        activations: layer name -> (B, K, h, w), detached: the layer's output read as a
+            spatial map (see :mod:`seewhy.engine.spatial`).
+        gradients: layer name -> (B, T, K, h, w) ``dS/dA`` (negated when counterfactual),
+            read the same way; empty when no gradients were asked for.
         heads: layer name -> the verified GAP + Linear head after it, or None.
         input_gradients: backward rule -> (B, T, C, H, W) ``dS/dx`` (negated when
             counterfactual); empty when the input was not in the graph.
+        raw: layer name -> the layer's output as the model gave it, detached (tokens,
+            channels-last); absent: the same as ``activations``.
+        views: layer name -> how ``raw`` is read as ``activations`` and written back;
+            absent: channels-first as it is.
     """
 
     output: torch.Tensor
@@ -45,6 +54,8 @@ class Capture:
     gradients: dict[str, torch.Tensor]
     heads: dict[str, LinearHead | None]
     input_gradients: dict[str, torch.Tensor] = field(default_factory=dict)
+    raw: dict[str, torch.Tensor] = field(default_factory=dict)
+    views: dict[str, SpatialView] = field(default_factory=dict)
 
 
 class LayerRoots:
@@ -60,7 +71,8 @@ class LayerRoots:
             if not isinstance(output, torch.Tensor):
                 raise LayerError(
                     f"layer {name!r} ({type(module).__name__}) returns {type(output).__name__}, "
-                    "not a tensor; pick a module that outputs a (B, C, h, w) tensor"
+                    "not a tensor; pick a module that outputs a tensor: a (B, C, h, w) map, "
+                    "(B, h, w, C) grid or (B, N, C) tokens"
                 )
             self.calls[name] += 1
             if self.calls[name] > 1:
@@ -159,7 +171,9 @@ def find_linear_head(
 
     Checked numerically, so a CAM is only drawn where CAM's premise (GAP -> one Linear) holds:
     to 1e-3 of the output's peak, looser in half precision, where the model's own rounding
-    is larger (:func:`~seewhy.engine.inputs.tolerance`).
+    is larger (:func:`~seewhy.engine.inputs.tolerance`). ``activations`` is the layer's map
+    (B, K, h, w), so a channels-last grid (Swin's final ``norm``, pooled and fed to one
+    Linear) qualifies as a CNN's last stage does.
     """
     if output.dim() != 2:
         return None
@@ -184,18 +198,48 @@ def finish_capture(
     output: torch.Tensor,
     resolved: ResolvedTargets,
     roots: LayerRoots,
+    views: dict[str, SpatialView],
     gradients: dict[str, torch.Tensor],
     input_gradients: dict[str, torch.Tensor],
     need_heads: bool,
 ) -> Capture:
-    """The detached :class:`Capture` of a pass, with the GAP + Linear heads found if asked."""
+    """The detached :class:`Capture` of a pass: the layers' outputs and gradients read as
+    float32 maps by ``views``, with the GAP + Linear heads found on the maps if asked."""
+    raw = {name: root.detach() for name, root in zip(roots.names, roots.collected())}
     activations = {
-        name: as_float32(root.detach()).contiguous()
-        for name, root in zip(roots.names, roots.collected())
+        name: as_float32(views[name].to_spatial(out)).contiguous() for name, out in raw.items()
     }
+    gradients = {name: spatial_gradients(views[name], g) for name, g in gradients.items()}
     output = output.detach()
     heads = {
-        name: find_linear_head(module, acts, output) if need_heads and acts.dim() == 4 else None
+        name: find_linear_head(module, acts, output) if need_heads else None
         for name, acts in activations.items()
     }
-    return Capture(output, resolved.detached(), activations, gradients, heads, input_gradients)
+    return Capture(
+        output,
+        resolved.detached(),
+        activations,
+        gradients,
+        heads,
+        input_gradients,
+        raw=raw,
+        views=views,
+    )
+
+
+def warn_if_zero(gradients: dict[str, torch.Tensor], warned: set[str]) -> None:
+    """Warn once per layer (``warned`` holds the layers already warned about) when the
+    gradient of every target's score at the layer's map is exactly zero."""
+    for name, grads in gradients.items():
+        if name in warned or bool(grads.any()):
+            continue
+        warned.add(name)
+        warnings.warn(
+            f"the gradient of every target's score with respect to layer {name!r} is exactly "
+            "zero, so the gradient-based maps there are blank. The output does not depend on "
+            "this layer's map: a classifier head still at its zero initialisation "
+            "(torchvision's ViT starts so; load trained weights), or a head that reads only "
+            "the class token after this layer (pick an earlier layer, e.g. the last block's "
+            "first norm; `seewhy layers MODEL` lists them)",
+            stacklevel=5,  # the caller of Explainer.explain
+        )

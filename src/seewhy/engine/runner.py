@@ -28,18 +28,25 @@ the targets are resolved, and the activations and gradients are float32 (see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
 from torch import nn
 
 from seewhy.engine.backprop import BackwardRules, input_gradient
-from seewhy.engine.capture import Capture, LayerRoots, finish_capture, target_gradients
+from seewhy.engine.capture import (
+    Capture,
+    LayerRoots,
+    finish_capture,
+    target_gradients,
+    warn_if_zero,
+)
 from seewhy.engine.guard import preserved
 from seewhy.engine.inputs import NO_ARGS, ForwardArgs, as_float32, model_dtype
 from seewhy.engine.passes import model_pass
 from seewhy.engine.ruled_calls import ruled_calls
+from seewhy.engine.spatial import ChannelsFirst, Reshape, spatial_view
 from seewhy.engine.tail import layer_tail
 from seewhy.engine.targets import Objective
 from seewhy.errors import LayerError
@@ -64,12 +71,17 @@ class Runner:
         fast: fold BatchNorms and run channels-last in every pass (see
             :mod:`seewhy.engine.passes`); ``False`` runs the model exactly as given.
         extra: the model's inputs after the image, fed to every pass.
+        reshape: the user's reading of every layer's output as (B, C, h, w); None: read
+            by :func:`~seewhy.engine.spatial.spatial_view` (maps, grids, tokens).
     """
 
     model: Explained
     objective: Objective
     fast: bool = True
     extra: ForwardArgs = NO_ARGS
+    reshape: Reshape | None = None
+    # The layers already warned about in this call (shared by the runners made from it).
+    warned: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def module(self) -> nn.Module:
@@ -103,7 +115,9 @@ class Runner:
         at each of ``layers`` (if ``need_gradients``) and at the input under each backward
         rule in ``rules`` (none: the input stays out of the graph, so autograd records only
         the network after the layers). ``need_heads`` looks for each layer's GAP + Linear
-        head (CAM).
+        head (CAM). Each layer's output and gradients are handed on as maps (B, K, h, w)
+        and (B, T, K, h, w) (:mod:`seewhy.engine.spatial`); a warning says when every
+        target's gradient at a layer is exactly zero.
         """
         roots = LayerRoots(layers)
         rules = list(dict.fromkeys(rules))
@@ -131,6 +145,11 @@ class Runner:
                 output = as_float32(self.model.select_output(raw))
                 resolved = self.objective.resolve(output, self.model.labels)
                 root_list = roots.collected()
+                size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
+                views = {
+                    name: spatial_view(name, self.module, root.detach(), size, self.reshape)
+                    for name, root in zip(roots.names, root_list)
+                }
                 gradients: dict[str, torch.Tensor] = {}
                 if need_gradients and root_list:
                     grads = target_gradients(
@@ -143,9 +162,11 @@ class Runner:
                         input_gradients[rule] = input_gradient(
                             resolved.objective, x, retain_graph=i < len(rules) - 1
                         )
-        return finish_capture(
-            self.module, output, resolved, roots, gradients, input_gradients, need_heads
+        captured = finish_capture(
+            self.module, output, resolved, roots, views, gradients, input_gradients, need_heads
         )
+        warn_if_zero(captured.gradients, self.warned)
+        return captured
 
     def _objective_of_copies(self, raw: object, rows: torch.Tensor) -> torch.Tensor:
         """(N, T) the explained scores of copies: copy i for the targets of image ``rows[i]``."""
@@ -196,7 +217,10 @@ class HeadScores:
     The tail (:func:`~seewhy.engine.tail.layer_tail`) is traced and checked against the
     captured activations and output on the first call, so calls that never edit activations
     cost nothing. Where the model can't be cut at the layer, whole forwards of the images
-    run with the layer's output replaced by a hook: the same scores, more slowly.
+    run with the layer's output replaced by a hook: the same scores, more slowly. Edited
+    maps (N, K, h, w) are written back to the layer's own layout first (tokens, with the
+    prefix tokens of the captured output; channels-last), by the layer's
+    :class:`~seewhy.engine.spatial.SpatialView`.
     """
 
     _UNTRACED = object()
@@ -206,6 +230,8 @@ class HeadScores:
         self.layer = layer
         self.inputs = inputs
         self.captured = captured
+        self.raw = captured.raw.get(layer, captured.activations[layer])
+        self.view = captured.views.get(layer, ChannelsFirst())
         self._tail: object = self._UNTRACED
 
     def tail(self) -> nn.Module | None:
@@ -215,7 +241,7 @@ class HeadScores:
                 self._tail = layer_tail(
                     module,
                     self.layer,
-                    self.captured.activations[self.layer].to(model_dtype(module)),
+                    self.raw,
                     self.captured.output,
                     lambda raw: as_float32(self.runner.model.select_output(raw)),
                 )
@@ -224,7 +250,8 @@ class HeadScores:
     def __call__(self, edited: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         cut = self.tail()
         runner = self.runner
-        edited = edited.to(model_dtype(runner.module))
+        dtype = model_dtype(runner.module)
+        edited = self.view.to_raw(edited.to(dtype), self.raw[rows.to(self.raw.device)]).to(dtype)
         with model_pass(runner.module, fast=False, in_place_off=False) as run, torch.no_grad():
             if cut is not None:
                 raw = cut(edited)

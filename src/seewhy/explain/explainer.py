@@ -15,6 +15,7 @@ from seewhy.engine.device import placed, resolve_device
 from seewhy.engine.inputs import NO_ARGS, ForwardArgs
 from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
+from seewhy.engine.spatial import Reshape
 from seewhy.engine.targets import Objective, TargetSpec, check_count
 from seewhy.errors import ImageError, LayerError, OptionError
 from seewhy.explain.plan import Plan
@@ -34,8 +35,19 @@ class Explainer:
     Args:
         model: a :class:`~seewhy.models.LoadedModel`, a model name for
             :func:`seewhy.load_model`, or any ``nn.Module``.
-        layer: ``"auto"`` (the last module with a spatial output), a dotted module name, or a
-            list of names.
+        layer: ``"auto"`` (see :func:`~seewhy.engine.layers.auto_layer`: the last block's
+            ``norm1`` of a ViT or DeiT, the final norm of a Swin, else the last module with
+            a spatial output), a dotted module name, or a list of names. A layer may output
+            a channels-first map (B, C, h, w), a channels-last grid (B, h, w, C) (Swin) or
+            tokens (B, N, C) (ViT, DeiT, BEiT, EVA): grids and tokens are read as maps,
+            the token grid taken from the input size and the model's patch size (or the
+            token count) and the class, distillation and register tokens dropped (see
+            :mod:`seewhy.engine.spatial`). Other outputs are refused; give ``reshape=``.
+        reshape: ``f(output) -> (B, C, h, w)``, how to read every chosen layer's output as a
+            map, when the automatic reading does not fit (pytorch-grad-cam's
+            ``reshape_transform``); applied to the activations and to their gradients. For
+            Ablation-CAM it must be a pure selection and permutation of the output's
+            elements (slicing, ``reshape``, ``permute``), so edited maps can be written back.
         device: where to run (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); default the
             model's device. A model elsewhere is moved there for each call and put back
             where it was afterwards (:func:`~seewhy.engine.device.placed`); a device this
@@ -75,6 +87,7 @@ class Explainer:
         device: str | torch.device | None = None,
         batch_size: int = 16,
         fast: bool = True,
+        reshape: Reshape | None = None,
     ) -> None:
         if isinstance(model, nn.Module):
             # Wrapped as it is: the engine switches to eval mode only during each call.
@@ -95,6 +108,12 @@ class Explainer:
         if not isinstance(fast, bool):
             raise OptionError(f"fast must be True or False, got {fast!r}")
         self.fast = fast
+        if reshape is not None and not callable(reshape):
+            raise OptionError(
+                f"reshape must be a function from a layer's output to a (B, C, h, w) map, "
+                f"got {reshape!r}"
+            )
+        self.reshape = reshape
         self.layer_request = [layer] if isinstance(layer, str) else list(layer)
         if not self.layer_request:
             raise LayerError("layer= names no layer")
@@ -204,7 +223,7 @@ class Explainer:
             self.layers_for(batch, extra) if Plan.needs_layers(request) else [],
             progress,
         )
-        runner = Runner(self.model, objective, fast=self.fast, extra=extra)
+        runner = Runner(self.model, objective, fast=self.fast, extra=extra, reshape=self.reshape)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
 
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}

@@ -21,7 +21,6 @@ import torch
 from seewhy.engine.capture import Capture
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import ResolvedTargets
-from seewhy.errors import LayerError
 from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, SmoothInputs
 from seewhy.methods.registry import companion_of, get_method, run_method
 
@@ -158,14 +157,10 @@ class Plan:
     def _cam_inputs(
         self, copies: Runner, inputs: torch.Tensor, captured: Capture, layer: str
     ) -> CamInputs:
-        activations = captured.activations[layer]
-        if activations.dim() != 4:
-            raise LayerError(
-                f"layer {layer!r} outputs shape {tuple(activations.shape)}; CAM methods "
-                "need a (B, C, h, w) map"
-            )
+        # Already a (B, K, h, w) map: the capture reads tokens and grids as maps
+        # (seewhy.engine.spatial) or refuses the layer.
         return CamInputs(
-            activations=activations,
+            activations=captured.activations[layer],
             gradients=captured.gradients.get(layer),
             targets=captured.targets.indices,
             head=captured.heads.get(layer),
