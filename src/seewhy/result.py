@@ -91,8 +91,11 @@ class ExplanationResult:
 
     Attributes:
         maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU);
-            for input-space methods the per-pixel map of the attribution.
-        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw (CAM methods only).
+            for input-space methods the per-pixel map of the attribution. A method computed at
+            several layers has the fused map here: the mean of its per-layer maps, each
+            min-max scaled to [0, 1] first (see :func:`seewhy.explain.fuse.fuse_maps`).
+        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw (CAM methods only);
+            with several layers one entry per layer, keyed ``"method@layer"``.
         targets: (B, T) the class (or target) index of each map; -1 for callable targets.
         scores: (B, T) the model's score (logit) for each target.
         probs: (B, T) its softmax probability (NaN for callable targets).
@@ -101,7 +104,8 @@ class ExplanationResult:
             function that makes it; called on first read).
         records: every input of the call in order, with its batch row or its error.
         model_name: the model's display name.
-        layers: method key -> the layer it was computed at.
+        layers: method -> the layer it was computed at, or the list of its layers when
+            there are several (methods that work on no layer have no entry).
         options: the call's score, counterfactual flag and methods with their options.
         attributions: input-space method -> (B, T, C, H, W) raw attribution over the
             input's channels.
@@ -109,6 +113,12 @@ class ExplanationResult:
             attributions minus ``S(x) - S(baseline)``).
         displays: method -> how its map is drawn (``"cam"``, ``"abs"``, ``"signed"``,
             ``"rgb"``; see :func:`seewhy.render.render_panel`); ``"cam"`` when missing.
+            With several layers, the fused attribution of an ``"rgb"`` method is the mean of
+            its per-layer attributions, each divided by its peak magnitude
+            (:func:`seewhy.explain.fuse.fuse_attributions`).
+        maps_by_layer: method -> layer -> (B, T, H, W), each layer's own map at input
+            resolution (upsampled on first read), for every method that works on a layer;
+            with one layer, the same tensor as ``maps[method]``.
     """
 
     maps: MutableMapping[str, torch.Tensor]
@@ -120,11 +130,12 @@ class ExplanationResult:
     images: np.ndarray = LazyField()  # type: ignore[assignment]
     records: list[InputRecord]
     model_name: str = "model"
-    layers: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, str | list[str]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
     deltas: dict[str, torch.Tensor] = field(default_factory=dict)
     displays: dict[str, str] = field(default_factory=dict)
+    maps_by_layer: dict[str, MutableMapping[str, torch.Tensor]] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -152,7 +163,12 @@ class ExplanationResult:
                 for key, value in maps.items()
             }
 
-        return replace(self, maps=scale(self.maps), layer_maps=scale(self.layer_maps))
+        return replace(
+            self,
+            maps=scale(self.maps),
+            layer_maps=scale(self.layer_maps),
+            maps_by_layer={method: scale(maps) for method, maps in self.maps_by_layer.items()},
+        )
 
     def target_label(self, index: int, target: int) -> str:
         """``'Egyptian cat (285)  p=0.79'`` for image ``index``, target ``target``."""

@@ -47,6 +47,24 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
     assert len(entry["maps"]["gradcam++"]["overlays"]) == 2
 
 
+def test_explain_with_the_layer_repeated_fuses_the_layers(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run(
+        capsys, "explain", chelsea_path, "--layer", "blocks.5", "--layer", "bn2",
+        "--method", "gradcam", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert entry["layers"] == {"gradcam": ["blocks.5", "bn2"]}
+    files = entry["maps"]["gradcam"]
+    assert set(files["layers"]) == {"blocks.5", "bn2"}
+    fused = np.load(out / files["npy"])
+    layers = [np.load(out / files["layers"][name]) for name in ("blocks.5", "bn2")]
+    assert fused.shape == layers[0].shape == (1, 224, 224)
+    assert 0.0 <= fused.min() and fused.max() <= 1.0  # the mean of maps scaled to [0, 1]
+    assert not np.allclose(layers[0], layers[1])
+
+
 def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelsea_path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -15,12 +15,12 @@ from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import Objective, TargetSpec, check_count
 from seewhy.errors import ImageError, LayerError, OptionError
+from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
 from seewhy.io import load_inputs
-from seewhy.methods.ops import to_input_size
 from seewhy.methods.registry import MethodRequest, normalize_methods
 from seewhy.models import LoadedModel, load_model
-from seewhy.result import ExplanationResult, InputRecord, LazyMaps
+from seewhy.result import ExplanationResult, InputRecord
 
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
 PROGRESS_FROM = 4  # more images than this get a progress bar unless progress= says otherwise
@@ -33,7 +33,11 @@ class Explainer:
         model: a :class:`~seewhy.models.LoadedModel`, a model name for
             :func:`seewhy.load_model`, or any ``nn.Module``.
         layer: ``"auto"`` (the last module with a spatial output), a dotted module name, or a
-            list of names.
+            list of names. With several layers one forward pass serves them all; every method
+            that works on a layer runs at each, ``res.maps_by_layer[method][layer]`` holds
+            each layer's map and ``res.maps[method]`` their fusion: the mean of the per-layer
+            maps, each min-max scaled to [0, 1] first, as pytorch-grad-cam averages
+            (:func:`~seewhy.explain.fuse.fuse_maps` says where the two differ).
         device: where to run; default the model's device.
         batch_size: images per forward pass.
         fast: in every pass over the whole model (the one pass that serves the CAM
@@ -156,7 +160,8 @@ class Explainer:
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
         outputs: dict[str, dict[str, list[torch.Tensor]]] = {}
         order: list[str] = []
-        method_layers: dict[str, str] = {}
+        key_methods: dict[str, str] = {}
+        key_layers: dict[str, str] = {}
         displays: dict[str, str] = {}
         show = progress if progress is not None else batch.shape[0] > PROGRESS_FROM
         bar = tqdm(total=batch.shape[0], desc="explaining", unit="image", disable=not show)
@@ -169,7 +174,8 @@ class Explainer:
             for kind, tensors in part.tensors().items():
                 for key, value in tensors.items():
                     outputs.setdefault(kind, {}).setdefault(key, []).append(value.cpu())
-            order, method_layers, displays = part.order, part.layers, part.displays
+            order, key_methods, key_layers = part.order, part.methods, part.layers
+            displays = {part.methods[key]: display for key, display in part.displays.items()}
             bar.update(chunk.shape[0])
         bar.close()
 
@@ -177,21 +183,12 @@ class Explainer:
             kind: {key: torch.cat(chunks) for key, chunks in tensors.items()}
             for kind, tensors in outputs.items()
         }
-        layer_maps = joined.get("layer_maps", {})
-        input_maps = joined.get("maps", {})
-        maps = LazyMaps(
-            {
-                key: partial(to_input_size, layer_maps[key], size)
-                if key in layer_maps
-                else input_maps[key]
-                for key in order
-            }
-        )
+        per_method = by_method(joined, order, key_methods, key_layers, size)
         indices = torch.cat(parts["indices"])
         labels = self._labels(indices)
         return ExplanationResult(
-            maps=maps,
-            layer_maps=layer_maps,
+            maps=per_method.maps,
+            layer_maps=per_method.layer_maps,
             targets=indices,
             scores=torch.cat(parts["scores"]),
             probs=torch.cat(parts["probs"]),
@@ -199,11 +196,12 @@ class Explainer:
             images=partial(self.model.denormalize, batch),
             records=records,
             model_name=self.model.name,
-            layers=method_layers,
+            layers=per_method.layers,
             options={"score": score, "counterfactual": counterfactual, "methods": request},
-            attributions=joined.get("attributions", {}),
-            deltas=joined.get("deltas", {}),
+            attributions=per_method.attributions,
+            deltas=per_method.deltas,
             displays=displays,
+            maps_by_layer=per_method.maps_by_layer,
         )
 
     def _labels(self, indices: torch.Tensor) -> list[list[str]] | None:

@@ -40,6 +40,8 @@ class ChunkMaps:
         attributions: input-space attributions (B, T, C, H, W).
         deltas: convergence deltas (B, T) of the methods that have one.
         order: every key, in the order of the request.
+        methods: key -> the requested method it belongs to (``gradcam@layer3`` ->
+            ``gradcam``), so a call can group a method's layers.
         layers: key -> the layer it was computed at (CAM and guided Grad-CAM keys).
         displays: key -> how to draw its map (see :class:`~seewhy.methods.MethodSpec`).
     """
@@ -50,15 +52,18 @@ class ChunkMaps:
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
     deltas: dict[str, torch.Tensor] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    methods: dict[str, str] = field(default_factory=dict)
     layers: dict[str, str] = field(default_factory=dict)
     displays: dict[str, str] = field(default_factory=dict)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
         return {kind: getattr(self, kind) for kind in OUTPUTS}
 
-    def add(self, key: str, spec: MethodSpec, layer: str | None) -> None:
-        """Record ``key`` in the request's order, with how it is drawn and its layer."""
+    def add(self, key: str, method: str, spec: MethodSpec, layer: str | None) -> None:
+        """Record ``key`` of ``method`` in the request's order, with how it is drawn and its
+        layer."""
         self.order.append(key)
+        self.methods[key] = method
         self.displays[key] = spec.display
         if layer is not None:
             self.layers[key] = layer
@@ -134,7 +139,7 @@ class Plan:
                 continue
             for layer in self.layers if spec.needs_layer else [None]:
                 key = method_key(name, layer, self.layers)
-                out.add(key, spec, layer)
+                out.add(key, name, spec, layer)
                 if spec.family == "cam":
                     out.layer_maps[key] = run_method(name, cam_inputs[layer], options).detach()
                     continue
@@ -199,6 +204,6 @@ class Plan:
         averaged = run_method(name, SmoothInputs(inputs.detach(), run), options)
         for layer in self.layers if inner_spec.needs_layer else [None]:
             key = prefix + method_key(spec.inner, layer, self.layers)
-            out.add(key, spec, layer)
+            out.add(key, name, spec, layer)
         for kind, tensors in averaged.items():
             getattr(out, kind).update({prefix + key: value for key, value in tensors.items()})
