@@ -54,6 +54,7 @@ OK_ENTRY = {
     ],
     "maps": {},
     "layers": {"gradcam": "features.3"},
+    "refused": {},
 }
 ERROR_ENTRY = {
     "image": SOURCES[1],
@@ -199,3 +200,14 @@ def test_a_method_at_several_layers_saves_the_fused_map_and_each_layer_s(tmp_pat
         np.load(tmp_path / files["layers"]["features.3"]), 3 * fused[1].numpy()
     )
     assert "layers" not in entry["maps"]["smooth:saliency"]
+
+
+def test_a_refused_method_is_in_the_report_with_its_reason_and_no_files(tmp_path: Path) -> None:
+    result = _result()
+    result.refused["cam"] = "cam needs a head of global average pooling"
+    result.options["methods"] = {"cam": {}, "gradcam": {}, "smooth:saliency": {}}
+    entry = json.loads(save_results([result], tmp_path).read_text())[0]
+    assert entry["refused"] == {"cam": "cam needs a head of global average pooling"}
+    assert set(entry["maps"]) == {"gradcam", "smooth:saliency"}
+    assert result.block(0).methods == ["cam", "gradcam", "smooth:saliency"]
+    assert Image.open(tmp_path / entry["figure"]).size == result.figure(0).size

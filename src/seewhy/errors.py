@@ -51,6 +51,18 @@ class MethodError(SeewhyError):
     """An unknown method, a bad method option, or a model the method does not fit."""
 
 
+class MethodRefusal(MethodError):
+    """A method cannot run on this model or layer: a precondition of the method itself is not
+    met (``cam`` on a head that is not global average pooling + one Linear layer).
+
+    Raised by a method, it refuses that method only: the call records the message in
+    ``result.refused[method]``, warns once, and produces the other methods' maps. Only when
+    every requested method is refused does the call raise it. Bad input from the caller (an
+    unknown option, a callable target for ``cam``) is a plain :class:`MethodError` and ends
+    the call: it is fixed by changing the call, not by choosing other methods.
+    """
+
+
 class TargetError(SeewhyError):
     """A target (class id, label name, top-k or callable) is wrong."""
 

@@ -4,9 +4,10 @@
 
     {"image": source, "status": "ok" | "error", "error": message | None, "model": name,
      "targets": [{"class", "label", "score", "prob"}, ...], "maps": {method: files},
-     "layers": {method: layer | [layer, ...]}, "figure": path}
+     "layers": {method: layer | [layer, ...]}, "refused": {method: reason}, "figure": path}
 
-``layers`` is only in entries of explained inputs, ``figure`` only in those :func:`save_results`
+``layers`` and ``refused`` (the methods that could not run on this model or layer, with
+why; ``{}`` when all ran) are only in entries of explained inputs, ``figure`` only in those :func:`save_results`
 wrote. A method computed at several layers has the list of its layers; its ``maps`` files are
 those of the fused map, plus ``"layers": {layer: npy}``, each layer's own map (T, H, W). Inputs that could not be read have ``"status": "error"``, their message, no targets and
 no maps, whether the call explained other inputs (:func:`report_entry`) or none
@@ -63,6 +64,7 @@ def report_entry(result: ExplanationResult, record: InputRecord) -> dict[str, An
                 }
             )
         entry["layers"] = dict(result.layers)
+        entry["refused"] = dict(result.refused)
     return entry
 
 

@@ -119,6 +119,9 @@ class ExplanationResult:
         maps_by_layer: method -> layer -> (B, T, H, W), each layer's own map at input
             resolution (upsampled on first read), for every method that works on a layer;
             with one layer, the same tensor as ``maps[method]``.
+        refused: method -> why it could not run on this model or layer (a
+            :class:`~seewhy.errors.MethodRefusal`'s message); such a method has no maps and
+            is drawn as a labelled empty cell in the figure.
     """
 
     maps: MutableMapping[str, torch.Tensor]
@@ -136,6 +139,7 @@ class ExplanationResult:
     deltas: dict[str, torch.Tensor] = field(default_factory=dict)
     displays: dict[str, str] = field(default_factory=dict)
     maps_by_layer: dict[str, MutableMapping[str, torch.Tensor]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -189,6 +193,8 @@ class ExplanationResult:
         if method not in self.maps:
             from seewhy.errors import MethodError, suggestion
 
+            if method in self.refused:
+                raise MethodError(f"{method!r} was not run: {self.refused[method]}")
             raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
         attribution = self.attributions.get(method)
         return render_panel(
@@ -199,23 +205,38 @@ class ExplanationResult:
             alpha=alpha,
         )
 
+    def columns(self) -> list[str]:
+        """The figure's method columns: the methods with maps and the refused ones, in the
+        order of the request."""
+        requested = list(self.options.get("methods") or {})
+        shown = set(self.maps) | set(self.refused)
+        ordered = [m for m in requested if m in shown]
+        return ordered + [m for m in (*self.maps, *self.refused) if m not in ordered]
+
     def block(self, index: int) -> FigureBlock:
-        """The figure block of one image: rows = targets, columns = methods."""
-        maps = torch.stack([self.maps[m][index] for m in self.methods], dim=1)  # (T, M, H, W)
-        rows = [self.target_label(index, t) for t in range(self.targets.shape[1])]
-        kinds = [self.displays.get(m, "cam") for m in self.methods]
+        """The figure block of one image: rows = targets, columns = methods; a refused
+        method's column is an empty cell labelled with its reason."""
+        columns = self.columns()
+        count, size = self.targets.shape[1], self.images.shape[1:3]
+        empty = torch.zeros(count, *size)
+        maps = torch.stack(
+            [self.maps[m][index] if m in self.maps else empty for m in columns], dim=1
+        )  # (T, M, H, W)
+        rows = [self.target_label(index, t) for t in range(count)]
+        kinds = [self.displays.get(m, "cam") for m in columns]
         attributions = [
-            self.attributions[m][index].numpy() if m in self.attributions else None
-            for m in self.methods
+            self.attributions[m][index].numpy() if m in self.attributions else None for m in columns
         ]
+        notes = [f"not run: {self.refused[m]}" if m in self.refused else None for m in columns]
         return FigureBlock(
             self.model_name,
             self.images[index],
-            self.methods,
+            columns,
             rows,
             maps.numpy(),
             kinds,
             attributions,
+            notes if any(notes) else None,
         )
 
     def figure(self, index: int = 0) -> Image.Image:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import Objective, TargetSpec, check_count
-from seewhy.errors import ImageError, LayerError, OptionError
+from seewhy.errors import ImageError, LayerError, MethodRefusal, OptionError
 from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
 from seewhy.io import load_inputs
@@ -140,7 +141,14 @@ class Explainer:
 
         Returns:
             An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
-            listed in ``result.records`` with their error; the others are explained.
+            listed in ``result.records`` with their error; the others are explained. A method
+            that cannot run on this model or layer (``cam`` without a GAP + Linear head) is
+            left out of the maps, with its reason in ``result.refused[method]`` and one
+            warning per call naming every refused method; the others run.
+
+        Raises:
+            MethodRefusal: every requested method was refused (nothing to return); the
+                message gives each one's reason.
         """
         request = normalize_methods(methods)
         objective = Objective(targets, score, counterfactual)
@@ -174,13 +182,21 @@ class Explainer:
             for kind, tensors in part.tensors().items():
                 for key, value in tensors.items():
                     outputs.setdefault(kind, {}).setdefault(key, []).append(value.cpu())
-            order, key_methods, key_layers = part.order, part.methods, part.layers
+            order, key_layers = part.order, part.layers
+            key_methods.update(part.methods)
             displays = {part.methods[key]: display for key, display in part.displays.items()}
             bar.update(chunk.shape[0])
+            if len(plan.refused) == len(request):
+                break
         bar.close()
+        refused = check_refusals(plan.refused, request)
 
         joined = {
-            kind: {key: torch.cat(chunks) for key, chunks in tensors.items()}
+            kind: {
+                key: torch.cat(chunks)
+                for key, chunks in tensors.items()
+                if key_methods[key] not in refused  # refused after earlier batches ran it
+            }
             for kind, tensors in outputs.items()
         }
         per_method = by_method(joined, order, key_methods, key_layers, size)
@@ -202,6 +218,7 @@ class Explainer:
             deltas=per_method.deltas,
             displays=displays,
             maps_by_layer=per_method.maps_by_layer,
+            refused=refused,
         )
 
     def _labels(self, indices: torch.Tensor) -> list[list[str]] | None:
@@ -247,3 +264,15 @@ class Explainer:
                 f"images of different sizes {sorted(shapes)} for a model that does not resize"
             )
         return records, self.model.normalize(displays)
+
+
+def check_refusals(refused: dict[str, str], request: Mapping[str, Any]) -> dict[str, str]:
+    """The call's refusals, in the request's order, after one warning naming them all; a
+    :class:`~seewhy.errors.MethodRefusal` when every requested method was refused."""
+    ordered = {name: refused[name] for name in request if name in refused}
+    reasons = "; ".join(f"{name} was not run: {reason}" for name, reason in ordered.items())
+    if ordered and len(ordered) == len(request):
+        raise MethodRefusal(f"no requested method can run on this model: {reasons}")
+    if ordered:
+        warnings.warn(reasons, stacklevel=3)
+    return ordered
