@@ -54,6 +54,7 @@ OK_ENTRY = {
     ],
     "maps": {},
     "layers": {"gradcam": "features.3"},
+    "refused": {},
 }
 ERROR_ENTRY = {
     "image": SOURCES[1],
@@ -179,3 +180,34 @@ def test_result_save_is_save_results_of_the_one_result(tmp_path: Path) -> None:
 )
 def test_safe_file_names(text: str, name: str) -> None:
     assert _safe(text) == name
+
+
+def test_a_method_at_several_layers_saves_the_fused_map_and_each_layer_s(tmp_path: Path) -> None:
+    result = _result()
+    fused = result.maps["gradcam"]
+    result.layers["gradcam"] = ["features.2", "features.3"]
+    result.maps_by_layer["gradcam"] = {"features.2": fused * 2, "features.3": fused * 3}
+    entry = json.loads(save_results([result], tmp_path).read_text())[2]
+    assert entry["layers"] == {"gradcam": ["features.2", "features.3"]}
+    files = entry["maps"]["gradcam"]
+    assert files["npy"] == "002_dog/tiny_net/gradcam.npy"
+    assert files["layers"] == {
+        "features.2": "002_dog/tiny_net/gradcam@features.2.npy",
+        "features.3": "002_dog/tiny_net/gradcam@features.3.npy",
+    }
+    np.testing.assert_array_equal(np.load(tmp_path / files["npy"]), fused[1].numpy())
+    np.testing.assert_array_equal(
+        np.load(tmp_path / files["layers"]["features.3"]), 3 * fused[1].numpy()
+    )
+    assert "layers" not in entry["maps"]["smooth:saliency"]
+
+
+def test_a_refused_method_is_in_the_report_with_its_reason_and_no_files(tmp_path: Path) -> None:
+    result = _result()
+    result.refused["cam"] = "cam needs a head of global average pooling"
+    result.options["methods"] = {"cam": {}, "gradcam": {}, "smooth:saliency": {}}
+    entry = json.loads(save_results([result], tmp_path).read_text())[0]
+    assert entry["refused"] == {"cam": "cam needs a head of global average pooling"}
+    assert set(entry["maps"]) == {"gradcam", "smooth:saliency"}
+    assert result.block(0).methods == ["cam", "gradcam", "smooth:saliency"]
+    assert Image.open(tmp_path / entry["figure"]).size == result.figure(0).size

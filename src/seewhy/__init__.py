@@ -10,9 +10,11 @@ from seewhy.errors import (
     ImageShapeError,
     LayerError,
     MethodError,
+    MethodRefusal,
     ModelError,
     OptionError,
     SeewhyError,
+    SeewhyWarning,
     TargetError,
 )
 from seewhy.explain import Explainer
@@ -31,6 +33,8 @@ __all__ = [
     "LayerError",
     "LoadedModel",
     "MethodError",
+    "MethodRefusal",
+    "SeewhyWarning",
     "ModelError",
     "OptionError",
     "SeewhyError",

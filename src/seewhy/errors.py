@@ -6,11 +6,30 @@ Messages name the bad value, list what is allowed and suggest the closest name.
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from seewhy.result import InputRecord
+
+
+class SeewhyWarning(UserWarning):
+    """Every warning seewhy gives on purpose (filter them with this category)."""
+
+
+def warn(message: str, category: type[Warning] = SeewhyWarning) -> None:
+    """``warnings.warn`` pointing at the first frame outside seewhy: the user's line that
+    called it, however deep in the package the warning arises."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class SeewhyError(Exception):
@@ -49,6 +68,18 @@ class LayerError(SeewhyError):
 
 class MethodError(SeewhyError):
     """An unknown method, a bad method option, or a model the method does not fit."""
+
+
+class MethodRefusal(MethodError):
+    """A method cannot run on this model or layer: a precondition of the method itself is not
+    met (``cam`` on a head that is not global average pooling + one Linear layer).
+
+    Raised by a method, it refuses that method only: the call records the message in
+    ``result.refused[method]``, warns once, and produces the other methods' maps. Only when
+    every requested method is refused does the call raise it. Bad input from the caller (an
+    unknown option, a callable target for ``cam``) is a plain :class:`MethodError` and ends
+    the call: it is fixed by changing the call, not by choosing other methods.
+    """
 
 
 class TargetError(SeewhyError):

@@ -4,10 +4,12 @@
 
     {"image": source, "status": "ok" | "error", "error": message | None, "model": name,
      "targets": [{"class", "label", "score", "prob"}, ...], "maps": {method: files},
-     "layers": {method: layer}, "figure": path}
+     "layers": {method: layer | [layer, ...]}, "refused": {method: reason}, "figure": path}
 
-``layers`` is only in entries of explained inputs, ``figure`` only in those :func:`save_results`
-wrote. Inputs that could not be read have ``"status": "error"``, their message, no targets and
+``layers`` and ``refused`` (the methods that could not run on this model or layer, with
+why; ``{}`` when all ran) are only in entries of explained inputs, ``figure`` only in those :func:`save_results`
+wrote. A method computed at several layers has the list of its layers; its ``maps`` files are
+those of the fused map, plus ``"layers": {layer: npy}``, each layer's own map (T, H, W). Inputs that could not be read have ``"status": "error"``, their message, no targets and
 no maps, whether the call explained other inputs (:func:`report_entry`) or none
 (:func:`error_entries`).
 """
@@ -62,6 +64,7 @@ def report_entry(result: ExplanationResult, record: InputRecord) -> dict[str, An
                 }
             )
         entry["layers"] = dict(result.layers)
+        entry["refused"] = dict(result.refused)
     return entry
 
 
@@ -84,7 +87,10 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
 
     Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
     ``MODEL/METHOD_tK.png`` overlays and ``MODEL/METHOD.npy`` raw maps (T, H, W), plus
-    ``MODEL/METHOD_attribution.npy`` (T, C, H, W) for input-space methods. One
+    ``MODEL/METHOD_attribution.npy`` (T, C, H, W) for input-space methods. A method computed
+    at several layers is drawn and saved as its fused map, and each layer's map is kept as
+    ``MODEL/METHOD@LAYER.npy`` (overlays and figure columns per layer would multiply the
+    files and columns; the fused map is the one asked for). One
     ``report.json`` lists every input and model, errors included (and convergence deltas).
     """
     out = Path(directory)
@@ -117,6 +123,13 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
                         entry["maps"][method]["attribution"] = str(attr.relative_to(out))
                     if method in result.deltas:
                         entry["maps"][method]["delta"] = result.deltas[method][b].tolist()
+                    if isinstance(result.layers.get(method), list):
+                        files = {}
+                        for layer, layer_map in result.maps_by_layer[method].items():
+                            npy = model_dir / f"{_safe(method)}@{_safe(layer)}.npy"
+                            np.save(npy, layer_map[b].numpy())
+                            files[layer] = str(npy.relative_to(out))
+                        entry["maps"][method]["layers"] = files
                 blocks.append(result.block(b))
                 entry["figure"] = str((folder / "figure.png").relative_to(out))
             report.append(entry)

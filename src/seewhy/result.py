@@ -94,8 +94,11 @@ class ExplanationResult:
 
     Attributes:
         maps: method -> (B, T, H, W) at input resolution, raw (after the method's own ReLU);
-            for input-space methods the per-pixel map of the attribution.
-        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw (CAM methods only).
+            for input-space methods the per-pixel map of the attribution. A method computed at
+            several layers has the fused map here: the mean of its per-layer maps, each
+            min-max scaled to [0, 1] first (see :func:`seewhy.explain.fuse.fuse_maps`).
+        layer_maps: method -> (B, T, h, w) at the layer's resolution, raw (CAM methods only);
+            with several layers one entry per layer, keyed ``"method@layer"``.
         targets: (B, T) the class (or target) index of each map; -1 for callable targets.
         scores: (B, T) the model's score (logit) for each target.
         probs: (B, T) its softmax probability (NaN for callable targets).
@@ -104,7 +107,8 @@ class ExplanationResult:
             function that makes it; called on first read).
         records: every input of the call in order, with its batch row or its error.
         model_name: the model's display name.
-        layers: method key -> the layer it was computed at.
+        layers: method -> the layer it was computed at, or the list of its layers when
+            there are several (methods that work on no layer have no entry).
         options: the call's score, counterfactual flag and methods with their options.
         attributions: input-space method -> (B, T, C, H, W) raw attribution over the
             input's channels.
@@ -112,6 +116,15 @@ class ExplanationResult:
             attributions minus ``S(x) - S(baseline)``).
         displays: method -> how its map is drawn (``"cam"``, ``"abs"``, ``"signed"``,
             ``"rgb"``; see :func:`seewhy.render.render_panel`); ``"cam"`` when missing.
+            With several layers, the fused attribution of an ``"rgb"`` method is the mean of
+            its per-layer attributions, each divided by its peak magnitude
+            (:func:`seewhy.explain.fuse.fuse_attributions`).
+        maps_by_layer: method -> layer -> (B, T, H, W), each layer's own map at input
+            resolution (upsampled on first read), for every method that works on a layer;
+            with one layer, the same tensor as ``maps[method]``.
+        refused: method -> why it could not run on this model or layer (a
+            :class:`~seewhy.errors.MethodRefusal`'s message); such a method has no maps and
+            is drawn as a labelled empty cell in the figure.
     """
 
     maps: MutableMapping[str, torch.Tensor]
@@ -123,11 +136,13 @@ class ExplanationResult:
     images: np.ndarray = LazyField()  # type: ignore[assignment]
     records: list[InputRecord]
     model_name: str = "model"
-    layers: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, str | list[str]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
     deltas: dict[str, torch.Tensor] = field(default_factory=dict)
     displays: dict[str, str] = field(default_factory=dict)
+    maps_by_layer: dict[str, MutableMapping[str, torch.Tensor]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -155,7 +170,12 @@ class ExplanationResult:
                 for key, value in maps.items()
             }
 
-        return replace(self, maps=scale(self.maps), layer_maps=scale(self.layer_maps))
+        return replace(
+            self,
+            maps=scale(self.maps),
+            layer_maps=scale(self.layer_maps),
+            maps_by_layer={method: scale(maps) for method, maps in self.maps_by_layer.items()},
+        )
 
     def target_label(self, index: int, target: int) -> str:
         """``'Egyptian cat (285)  p=0.79'`` for image ``index``, target ``target``."""
@@ -176,6 +196,8 @@ class ExplanationResult:
         if method not in self.maps:
             from seewhy.errors import MethodError, suggestion
 
+            if method in self.refused:
+                raise MethodError(f"{method!r} was not run: {self.refused[method]}")
             raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
         attribution = self.attributions.get(method)
         return render_panel(
@@ -186,23 +208,38 @@ class ExplanationResult:
             alpha=alpha,
         )
 
+    def columns(self) -> list[str]:
+        """The figure's method columns: the methods with maps and the refused ones, in the
+        order of the request."""
+        requested = list(self.options.get("methods") or {})
+        shown = set(self.maps) | set(self.refused)
+        ordered = [m for m in requested if m in shown]
+        return ordered + [m for m in (*self.maps, *self.refused) if m not in ordered]
+
     def block(self, index: int) -> FigureBlock:
-        """The figure block of one image: rows = targets, columns = methods."""
-        maps = torch.stack([self.maps[m][index] for m in self.methods], dim=1)  # (T, M, H, W)
-        rows = [self.target_label(index, t) for t in range(self.targets.shape[1])]
-        kinds = [self.displays.get(m, "cam") for m in self.methods]
+        """The figure block of one image: rows = targets, columns = methods; a refused
+        method's column is an empty cell labelled with its reason."""
+        columns = self.columns()
+        count, size = self.targets.shape[1], self.images.shape[1:3]
+        empty = torch.zeros(count, *size)
+        maps = torch.stack(
+            [self.maps[m][index] if m in self.maps else empty for m in columns], dim=1
+        )  # (T, M, H, W)
+        rows = [self.target_label(index, t) for t in range(count)]
+        kinds = [self.displays.get(m, "cam") for m in columns]
         attributions = [
-            self.attributions[m][index].numpy() if m in self.attributions else None
-            for m in self.methods
+            self.attributions[m][index].numpy() if m in self.attributions else None for m in columns
         ]
+        notes = [f"not run: {self.refused[m]}" if m in self.refused else None for m in columns]
         return FigureBlock(
             self.model_name,
             self.images[index],
-            self.methods,
+            columns,
             rows,
             maps.numpy(),
             kinds,
             attributions,
+            notes if any(notes) else None,
         )
 
     def figure(self, index: int = 0) -> Image.Image:

@@ -47,6 +47,42 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
     assert len(entry["maps"]["gradcam++"]["overlays"]) == 2
 
 
+def test_explain_with_the_layer_repeated_fuses_the_layers(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run(
+        capsys, "explain", chelsea_path, "--layer", "blocks.5", "--layer", "bn2",
+        "--method", "gradcam", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert entry["layers"] == {"gradcam": ["blocks.5", "bn2"]}
+    files = entry["maps"]["gradcam"]
+    assert set(files["layers"]) == {"blocks.5", "bn2"}
+    fused = np.load(out / files["npy"])
+    layers = [np.load(out / files["layers"][name]) for name in ("blocks.5", "bn2")]
+    assert fused.shape == layers[0].shape == (1, 224, 224)
+    assert 0.0 <= fused.min() and fused.max() <= 1.0  # the mean of maps scaled to [0, 1]
+    assert not np.allclose(layers[0], layers[1])
+
+
+def test_a_refused_method_exits_0_with_the_others_maps_and_its_reason(
+    capsys, tmp_path, chelsea_path
+) -> None:
+    """MobileNetV3's head is not GAP + one Linear: cam is refused, Grad-CAM still runs."""
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "explain", chelsea_path, "--model", "mobilenet_v3_small", "--weights", "random",
+        "--method", "gradcam", "--method", "cam", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    assert err.count("seewhy: warning: cam was not run: cam needs a head") == 1
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert entry["status"] == "ok" and set(entry["maps"]) == {"gradcam"}
+    assert entry["refused"]["cam"].startswith("cam needs a head of global average pooling")
+    assert np.load(out / entry["maps"]["gradcam"]["npy"]).shape == (1, 224, 224)
+    assert (out / entry["figure"]).exists()
+
+
 def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelsea_path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -90,6 +126,7 @@ def test_models_side_by_side_and_a_bad_file_in_a_folder(capsys, tmp_path, chelse
         (["--class", "1000"], "class id 1000 is out of range"),
         (["--class", "Egyptian kat"], "Did you mean 'Egyptian cat'"),
         (["--top", "0"], "--top must be at least 1"),
+        (["--method", "cam", "--layer", "blocks.5"], "no requested method can run on this model"),
         (["--score", "logit", "--method", "cam", "--layer", "blocks.5"], "cam needs a head"),
         (["--method", "occlusion", "--option", "occlusion:windw=8"], "Did you mean 'window'"),
         (["--option", "occlusion:window=8"], "which is not requested"),

@@ -134,7 +134,7 @@ def test_several_layers_at_once() -> None:
     model = resnet18()
     x = torch.randn(1, 3, 64, 64)
     both = seewhy.Explainer(model, layer=["layer3", "layer4"]).explain(x, ["gradcam"], 5)
-    assert set(both.maps) == {"gradcam@layer3", "gradcam@layer4"}
+    assert set(both.maps) == {"gradcam"} and both.layers["gradcam"] == ["layer3", "layer4"]
     only3 = seewhy.Explainer(model, layer="layer3").explain(x, ["gradcam"], 5)
     torch.testing.assert_close(both.layer_maps["gradcam@layer3"], only3.layer_maps["gradcam"])
     assert both.layer_maps["gradcam@layer3"].shape[-1] == 4

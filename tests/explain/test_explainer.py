@@ -191,3 +191,63 @@ def test_bad_call_values_raise_seewhy_errors_before_any_work(call, error, messag
     explainer = seewhy.Explainer(TinyGapNet(), layer="features")
     with pytest.raises(error, match=message):
         explainer.explain(torch.zeros(1, 3, 8, 8), **call)
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> torch.nn.Module:
+    """torchvision MobileNetV3-Small, random weights: its head is GAP -> Linear -> Hardswish
+    -> Dropout -> Linear, not CAM's GAP + one Linear."""
+    torch.manual_seed(0)
+    return torchvision.models.mobilenet_v3_small(weights=None).eval()
+
+
+def test_a_refused_method_is_recorded_and_the_others_run(mobilenet, recwarn) -> None:
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    res = seewhy.Explainer(mobilenet, batch_size=2).explain(x, ["gradcam", "cam", "saliency"])
+    assert res.methods == ["gradcam", "saliency"]
+    assert list(res.refused) == ["cam"]
+    assert res.refused["cam"].startswith("cam needs a head of global average pooling")
+    assert res.maps["gradcam"].shape == (3, 1, 64, 64)
+    assert torch.isfinite(res.maps["gradcam"]).all()
+    assert "cam" not in res.layers and "cam" not in res.layer_maps
+    # One warning for the call, not one per batch (two batches here).
+    ours = [w for w in recwarn if "was not run" in str(w.message)]
+    assert len(ours) == 1
+    assert str(ours[0].message) == f"cam was not run: {res.refused['cam']}"
+    assert ours[0].filename == __file__  # points at the caller's line
+    assert res.block(0).methods == ["gradcam", "cam", "saliency"]
+    assert res.block(0).notes == [None, f"not run: {res.refused['cam']}", None]
+    assert res.report()[0]["refused"] == res.refused
+    with pytest.raises(seewhy.MethodError, match="'cam' was not run: cam needs a head"):
+        res.overlay(0, "cam")
+
+
+@pytest.mark.parametrize(
+    ("request_", "name"),
+    [
+        ({"gradcam": {}, "smooth:cam": {"n": 2}}, "smooth:cam"),
+        ({"gradcam": {}, "guided_gradcam": {"cam": "cam"}}, "guided_gradcam"),
+    ],
+)
+def test_a_refused_companion_or_smoothed_method_refuses_its_method(
+    mobilenet, request_, name
+) -> None:
+    with pytest.warns(UserWarning, match=f"{name} was not run: cam needs a head"):
+        res = seewhy.Explainer(mobilenet).explain(torch.randn(1, 3, 64, 64), request_)
+    assert res.methods == ["gradcam"] and list(res.refused) == [name]
+
+
+def test_every_method_refused_raises_with_the_reasons(mobilenet) -> None:
+    with pytest.raises(seewhy.MethodRefusal, match="no requested method can run") as caught:
+        seewhy.Explainer(mobilenet).explain(torch.randn(1, 3, 64, 64), ["cam", "smooth:cam"])
+    assert "cam was not run: cam needs a head" in str(caught.value)
+    assert "smooth:cam was not run: cam needs a head" in str(caught.value)
+    assert isinstance(caught.value, seewhy.MethodError)
+
+
+def test_a_callable_target_for_cam_is_an_error_of_the_call_not_a_refusal(tiny) -> None:
+    with pytest.raises(seewhy.MethodError, match="class indices only") as caught:
+        seewhy.Explainer(tiny, layer="features").explain(
+            torch.randn(1, 3, 16, 16), ["gradcam", "cam"], targets=lambda out: out[:, 0]
+        )
+    assert not isinstance(caught.value, seewhy.MethodRefusal)

@@ -4,15 +4,19 @@ imports (no method module by name: methods say what they need in their registrat
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from helpers.models import TinyGapNet, resnet18
 
 import seewhy
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import Objective
+from seewhy.errors import MethodRefusal
 from seewhy.explain.plan import Plan, method_key
+from seewhy.methods import CamInputs, registry
 from seewhy.methods.registry import get_method, normalize_methods
 
 PLAN = Path(seewhy.__file__).parent / "explain" / "plan.py"
@@ -88,3 +92,37 @@ def test_the_plan_names_no_method_module() -> None:
     }
     methods = {name for name in imported if name.startswith("seewhy.methods")}
     assert methods <= {"seewhy.methods", "seewhy.methods.registry", "seewhy.methods.contract"}
+
+
+def test_a_method_refused_on_a_later_batch_is_dropped_and_skipped_after(monkeypatch) -> None:
+    """A refusal on batch 2 drops batch 1's maps of that method and skips it on batch 3."""
+    calls: list[int] = []
+
+    def refuses_the_second_batch(inputs: CamInputs) -> torch.Tensor:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise MethodRefusal("not on this batch")
+        return inputs.activations[:, :1].expand(-1, inputs.targets.shape[1], -1, -1)
+
+    spec = registry._METHODS["gradcam"]
+    monkeypatch.setitem(
+        registry._METHODS, "gradcam", replace(spec, function=refuses_the_second_batch)
+    )
+    torch.manual_seed(0)
+    explainer = seewhy.Explainer(TinyGapNet(), layer="features", batch_size=1)
+    with pytest.warns(UserWarning, match="gradcam was not run: not on this batch"):
+        res = explainer.explain(torch.randn(3, 3, 8, 8), ["gradcam", "gradcam++"])
+    assert calls == [0, 1]
+    assert res.refused == {"gradcam": "not on this batch"}
+    assert res.methods == ["gradcam++"] and set(res.layer_maps) == {"gradcam++"}
+    assert res.maps["gradcam++"].shape[0] == 3
+
+
+def test_drop_forgets_every_key_of_a_method() -> None:
+    torch.manual_seed(0)
+    plan = Plan(normalize_methods(["gradcam", "saliency"]), ["layer3", "layer4"])
+    runner = Runner(seewhy.LoadedModel(module=resnet18()), Objective("top1"), fast=False)
+    out = plan.run(runner, torch.randn(1, 3, 64, 64))
+    out.drop("gradcam")
+    assert out.order == ["saliency"] and out.methods == {"saliency": "saliency"}
+    assert out.layer_maps == {} and out.layers == {} and set(out.displays) == {"saliency"}

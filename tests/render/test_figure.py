@@ -92,3 +92,27 @@ def test_save_figure_writes_png(tmp_path: Path) -> None:
         assert back.format == "PNG"
         assert back.size == img.size
         np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
+
+
+def test_a_note_draws_an_empty_labelled_cell_instead_of_the_map() -> None:
+    block = _block(2, 2)
+    plain = np.asarray(explanation_figure([block]))
+    block.notes = [None, "not run: cam needs a head"]
+    noted = np.asarray(explanation_figure([block]))
+    assert noted.shape == plain.shape
+    # In inches from the top left: panels start at x = 0.2 + 1.9 + c * 2.28 (c = 0 the photo)
+    # and y = 0.2 + 0.42 + 0.32 + t * 2.28; 100 dpi. Sample 0.2 in inside each cell's corner.
+    for t in range(2):
+        top = int((0.94 + t * 2.28 + 0.2) * 100)
+        cam, empty = (int((2.1 + c * 2.28 + 0.2) * 100) for c in (1, 2))
+        assert noted[top, empty].tolist() == [238, 238, 238]  # the empty cell's grey
+        assert plain[top, empty].tolist() != [238, 238, 238]
+        assert noted[top, cam].tolist() == plain[top, cam].tolist()  # other columns unchanged
+    assert (noted != plain).any(axis=-1).sum() > 0
+
+
+def test_notes_need_one_entry_per_method() -> None:
+    block = _block(1, 2)
+    block.notes = ["x"]
+    with pytest.raises(ValueError, match="notes must have one entry per method"):
+        explanation_figure([block])

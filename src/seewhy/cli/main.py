@@ -135,8 +135,10 @@ def _show_warning(
 ) -> None:
     """seewhy's own warnings as one line, like its errors; others as Python prints them."""
     import seewhy
+    from seewhy.errors import SeewhyWarning
 
-    if os.path.abspath(filename).startswith(os.path.dirname(os.path.abspath(seewhy.__file__))):
+    package = os.path.dirname(os.path.abspath(seewhy.__file__))
+    if issubclass(category, SeewhyWarning) or os.path.abspath(filename).startswith(package):
         print(f"seewhy: warning: {message}", file=file or sys.stderr)
     else:
         print(

@@ -24,7 +24,6 @@ module, so nothing is ruled twice. The patches are removed with the pass's other
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ from torch import nn
 
 from seewhy.engine.capture import target_gradients
 from seewhy.engine.guard import ForwardPatch
-from seewhy.errors import MethodError
+from seewhy.errors import MethodError, warn
 from seewhy.methods.contract import BACKWARD_RULES
 
 #: The activation modules whose backward the rules change, by class name: torch.nn's and
@@ -150,15 +149,13 @@ def warn_no_rule(module: nn.Module, rules: Sequence[str]) -> None:
     """Say that the guided / deconvnet rules changed nothing in a forward of ``module``: it
     ran no supported activation, module or function."""
     found = ", ".join(f"{name} x {n}" for name, n in _activation_modules(module).most_common())
-    warnings.warn(
+    warn(
         f"the {' and '.join(map(repr, rules))} backward rule applies to the activation modules "
         f"{', '.join(sorted(RULED_ACTIVATIONS))} and to the functions F.relu, F.relu6, "
         "F.hardtanh(x, 0, 6), F.leaky_relu, F.elu, F.silu, F.gelu, F.hardswish, F.mish, "
         f"torch.relu and Tensor.relu (in-place forms too); the forward of "
         f"{type(module).__name__} ran none (activation modules: {found or 'none'}), so "
-        "guided_backprop, deconvnet and their Grad-CAM products use the plain gradient there.",
-        UserWarning,
-        stacklevel=4,
+        "guided_backprop, deconvnet and their Grad-CAM products use the plain gradient there."
     )
 
 

@@ -12,7 +12,6 @@ is :meth:`seewhy.engine.runner.Runner.capture`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from seewhy.engine.inputs import as_float32, model_dtype, tolerance
 from seewhy.engine.passes import Pass
 from seewhy.engine.spatial import SpatialView, spatial_gradients
 from seewhy.engine.targets import ResolvedTargets
-from seewhy.errors import LayerError
+from seewhy.errors import LayerError, warn
 from seewhy.methods.contract import LinearHead
 
 
@@ -234,12 +233,11 @@ def warn_if_zero(gradients: dict[str, torch.Tensor], warned: set[str]) -> None:
         if name in warned or bool(grads.any()):
             continue
         warned.add(name)
-        warnings.warn(
+        warn(
             f"the gradient of every target's score with respect to layer {name!r} is exactly "
             "zero, so the gradient-based maps there are blank. The output does not depend on "
             "this layer's map: a classifier head still at its zero initialisation "
             "(torchvision's ViT starts so; load trained weights), or a head that reads only "
             "the class token after this layer (pick an earlier layer, e.g. the last block's "
-            "first norm; `seewhy layers MODEL` lists them)",
-            stacklevel=5,  # the caller of Explainer.explain
+            "first norm; `seewhy layers MODEL` lists them)"
         )

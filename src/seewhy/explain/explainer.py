@@ -17,13 +17,13 @@ from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
 from seewhy.engine.spatial import Reshape
 from seewhy.engine.targets import Objective, TargetSpec, check_count
-from seewhy.errors import ImageError, LayerError, OptionError
+from seewhy.errors import ImageError, LayerError, MethodRefusal, OptionError, warn
+from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
 from seewhy.io import load_inputs
-from seewhy.methods.ops import to_input_size
 from seewhy.methods.registry import MethodRequest, normalize_methods
 from seewhy.models import LoadedModel, load_model
-from seewhy.result import ExplanationResult, InputRecord, LazyMaps
+from seewhy.result import ExplanationResult, InputRecord
 
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
 PROGRESS_FROM = 4  # more images than this get a progress bar unless progress= says otherwise
@@ -37,7 +37,11 @@ class Explainer:
             :func:`seewhy.load_model`, or any ``nn.Module``.
         layer: ``"auto"`` (see :func:`~seewhy.engine.layers.auto_layer`: the last block's
             ``norm1`` of a ViT or DeiT, the final norm of a Swin, else the last module with
-            a spatial output), a dotted module name, or a list of names. A layer may output
+            a spatial output), a dotted module name, or a list of names. With several layers one forward pass serves them all; every method
+            that works on a layer runs at each, ``res.maps_by_layer[method][layer]`` holds
+            each layer's map and ``res.maps[method]`` their fusion: the mean of the per-layer
+            maps, each min-max scaled to [0, 1] first, as pytorch-grad-cam averages
+            (:func:`~seewhy.explain.fuse.fuse_maps` says where the two differ). A layer may output
             a channels-first map (B, C, h, w), a channels-last grid (B, h, w, C) (Swin) or
             tokens (B, N, C) (ViT, DeiT, BEiT, EVA): grids and tokens are read as maps,
             the token grid taken from the input size and the model's patch size (or the
@@ -181,7 +185,14 @@ class Explainer:
         Returns:
             An :class:`~seewhy.result.ExplanationResult`. Inputs that could not be read are
             listed in ``result.records`` with their error; the others are explained. Maps,
-            scores and attributions are float32 whatever the model's dtype.
+            scores and attributions are float32 whatever the model's dtype. A method
+            that cannot run on this model or layer (``cam`` without a GAP + Linear head) is
+            left out of the maps, with its reason in ``result.refused[method]`` and one
+            warning per call naming every refused method; the others run.
+
+        Raises:
+            MethodRefusal: every requested method was refused (nothing to return); the
+                message gives each one's reason.
         """
         request = normalize_methods(methods)
         objective = Objective(targets, score, counterfactual)
@@ -229,7 +240,8 @@ class Explainer:
         parts: dict[str, list[Any]] = {"indices": [], "scores": [], "probs": []}
         outputs: dict[str, dict[str, list[torch.Tensor]]] = {}
         order: list[str] = []
-        method_layers: dict[str, str] = {}
+        key_methods: dict[str, str] = {}
+        key_layers: dict[str, str] = {}
         displays: dict[str, str] = {}
         show = progress if progress is not None else batch.shape[0] > PROGRESS_FROM
         bar = tqdm(total=batch.shape[0], desc="explaining", unit="image", disable=not show)
@@ -242,29 +254,29 @@ class Explainer:
             for kind, tensors in part.tensors().items():
                 for key, value in tensors.items():
                     outputs.setdefault(kind, {}).setdefault(key, []).append(value.cpu())
-            order, method_layers, displays = part.order, part.layers, part.displays
+            order, key_layers = part.order, part.layers
+            key_methods.update(part.methods)
+            displays = {part.methods[key]: display for key, display in part.displays.items()}
             bar.update(chunk.shape[0])
+            if len(plan.refused) == len(request):
+                break
         bar.close()
+        refused = check_refusals(plan.refused, request)
 
         joined = {
-            kind: {key: torch.cat(chunks) for key, chunks in tensors.items()}
+            kind: {
+                key: torch.cat(chunks)
+                for key, chunks in tensors.items()
+                if key_methods[key] not in refused  # refused after earlier batches ran it
+            }
             for kind, tensors in outputs.items()
         }
-        layer_maps = joined.get("layer_maps", {})
-        input_maps = joined.get("maps", {})
-        maps = LazyMaps(
-            {
-                key: partial(to_input_size, layer_maps[key], size)
-                if key in layer_maps
-                else input_maps[key]
-                for key in order
-            }
-        )
+        per_method = by_method(joined, order, key_methods, key_layers, size)
         indices = torch.cat(parts["indices"])
         labels = self._labels(indices)
         return ExplanationResult(
-            maps=maps,
-            layer_maps=layer_maps,
+            maps=per_method.maps,
+            layer_maps=per_method.layer_maps,
             targets=indices,
             scores=torch.cat(parts["scores"]),
             probs=torch.cat(parts["probs"]),
@@ -272,11 +284,13 @@ class Explainer:
             images=partial(self.model.denormalize, batch),
             records=records,
             model_name=self.model.name,
-            layers=method_layers,
+            layers=per_method.layers,
             options={"score": score, "counterfactual": counterfactual, "methods": request},
-            attributions=joined.get("attributions", {}),
-            deltas=joined.get("deltas", {}),
+            attributions=per_method.attributions,
+            deltas=per_method.deltas,
             displays=displays,
+            maps_by_layer=per_method.maps_by_layer,
+            refused=refused,
         )
 
     def _labels(self, indices: torch.Tensor) -> list[list[str]] | None:
@@ -322,3 +336,15 @@ class Explainer:
                 f"images of different sizes {sorted(shapes)} for a model that does not resize"
             )
         return records, self.model.normalize(displays)
+
+
+def check_refusals(refused: dict[str, str], request: Mapping[str, Any]) -> dict[str, str]:
+    """The call's refusals, in the request's order, after one warning naming them all; a
+    :class:`~seewhy.errors.MethodRefusal` when every requested method was refused."""
+    ordered = {name: refused[name] for name in request if name in refused}
+    reasons = "; ".join(f"{name} was not run: {reason}" for name, reason in ordered.items())
+    if ordered and len(ordered) == len(request):
+        raise MethodRefusal(f"no requested method can run on this model: {reasons}")
+    if ordered:
+        warn(reasons)
+    return ordered

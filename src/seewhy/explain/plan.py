@@ -8,6 +8,12 @@ the pure methods, each handed the engine's interfaces for the extra passes it ma
 method that multiplies by a companion CAM (guided Grad-CAM) says so in its registration;
 the ``smooth:`` wrapper (:mod:`seewhy.methods.smooth`) gets a function that runs the
 wrapped method's own plan on noisy copies of the batch.
+
+A method that raises :class:`~seewhy.errors.MethodRefusal` (a precondition of the method,
+not met by this model or layer) is refused for the whole call: :attr:`Plan.refused` keeps its
+reason, its outputs of the batch are dropped, and later batches skip it. A refusal at any of
+several layers refuses the method: a fusion of only the layers where it ran would not be the
+map asked for.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch
 from seewhy.engine.capture import Capture
 from seewhy.engine.runner import Runner
 from seewhy.engine.targets import ResolvedTargets
+from seewhy.errors import MethodRefusal
 from seewhy.methods import CamInputs, InputGradientInputs, MethodSpec, SmoothInputs
 from seewhy.methods.registry import companion_of, get_method, run_method
 
@@ -39,6 +46,8 @@ class ChunkMaps:
         attributions: input-space attributions (B, T, C, H, W).
         deltas: convergence deltas (B, T) of the methods that have one.
         order: every key, in the order of the request.
+        methods: key -> the requested method it belongs to (``gradcam@layer3`` ->
+            ``gradcam``), so a call can group a method's layers.
         layers: key -> the layer it was computed at (CAM and guided Grad-CAM keys).
         displays: key -> how to draw its map (see :class:`~seewhy.methods.MethodSpec`).
     """
@@ -49,15 +58,26 @@ class ChunkMaps:
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
     deltas: dict[str, torch.Tensor] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    methods: dict[str, str] = field(default_factory=dict)
     layers: dict[str, str] = field(default_factory=dict)
     displays: dict[str, str] = field(default_factory=dict)
 
     def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
         return {kind: getattr(self, kind) for kind in OUTPUTS}
 
-    def add(self, key: str, spec: MethodSpec, layer: str | None) -> None:
-        """Record ``key`` in the request's order, with how it is drawn and its layer."""
+    def drop(self, method: str) -> None:
+        """Forget every key of ``method`` and its outputs (a refused method's partial work)."""
+        keys = [key for key in self.order if self.methods[key] == method]
+        self.order = [key for key in self.order if key not in keys]
+        for mapping in (*self.tensors().values(), self.methods, self.layers, self.displays):
+            for key in keys:
+                mapping.pop(key, None)
+
+    def add(self, key: str, method: str, spec: MethodSpec, layer: str | None) -> None:
+        """Record ``key`` of ``method`` in the request's order, with how it is drawn and its
+        layer."""
         self.order.append(key)
+        self.methods[key] = method
         self.displays[key] = spec.display
         if layer is not None:
             self.layers[key] = layer
@@ -76,11 +96,15 @@ class Plan:
             :func:`~seewhy.methods.registry.normalize_methods`).
         layers: the resolved layer names (empty when no method works on a layer).
         progress: the perturbation methods' progress bars (None: shown for long work).
+        refused: method name -> why it cannot run here (the
+            :class:`~seewhy.errors.MethodRefusal`'s message), filled as batches run; a
+            refused method is skipped on the call's later batches.
     """
 
     request: Mapping[str, Mapping[str, Any]]
     layers: list[str]
     progress: bool | None = None
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def specs(self) -> dict[str, MethodSpec]:
@@ -96,6 +120,8 @@ class Plan:
         requested CAM methods and the companions of the methods that multiply by one."""
         specs = []
         for name, options in self.request.items():
+            if name in self.refused:
+                continue
             spec = get_method(name)
             companion = companion_of(spec, options)
             if spec.family == "cam":
@@ -127,32 +153,51 @@ class Plan:
         }
         out = ChunkMaps(captured.targets)
         for name, options in self.request.items():
-            spec = specs[name]
-            if spec.family == "smooth":
-                self._smooth(out, copies, inputs, name, spec, options)
+            if name in self.refused:
                 continue
-            for layer in self.layers if spec.needs_layer else [None]:
-                key = method_key(name, layer, self.layers)
-                out.add(key, spec, layer)
-                if spec.family == "cam":
-                    out.layer_maps[key] = run_method(name, cam_inputs[layer], options).detach()
-                    continue
-                given = InputGradientInputs(
-                    inputs=inputs.detach(),
-                    gradients=captured.input_gradients,
-                    objective=captured.targets.objective,
-                    targets=captured.targets.indices,
-                    gradient_fn=copies.gradients,
-                    cam=cam_inputs.get(layer) if layer is not None else None,
-                    forward_fn=copies.scores,
-                    progress=self.progress,
-                )
-                result = run_method(name, given, options)
-                out.maps[key] = result.map.detach()
-                out.attributions[key] = result.attribution.detach()
-                if result.delta is not None:
-                    out.deltas[key] = result.delta.detach()
+            try:
+                if specs[name].family == "smooth":
+                    self._smooth(out, copies, inputs, name, specs[name], options)
+                else:
+                    self._method(out, copies, inputs, captured, cam_inputs, name, options)
+            except MethodRefusal as refusal:
+                self.refused[name] = str(refusal)
+                out.drop(name)
         return out
+
+    def _method(
+        self,
+        out: ChunkMaps,
+        copies: Runner,
+        inputs: torch.Tensor,
+        captured: Capture,
+        cam_inputs: Mapping[str, CamInputs],
+        name: str,
+        options: Mapping[str, Any],
+    ) -> None:
+        """One CAM or input-space method at each of its layers (or none)."""
+        spec = get_method(name)
+        for layer in self.layers if spec.needs_layer else [None]:
+            key = method_key(name, layer, self.layers)
+            out.add(key, name, spec, layer)
+            if spec.family == "cam":
+                out.layer_maps[key] = run_method(name, cam_inputs[layer], options).detach()
+                continue
+            given = InputGradientInputs(
+                inputs=inputs.detach(),
+                gradients=captured.input_gradients,
+                objective=captured.targets.objective,
+                targets=captured.targets.indices,
+                gradient_fn=copies.gradients,
+                cam=cam_inputs.get(layer) if layer is not None else None,
+                forward_fn=copies.scores,
+                progress=self.progress,
+            )
+            result = run_method(name, given, options)
+            out.maps[key] = result.map.detach()
+            out.attributions[key] = result.attribution.detach()
+            if result.delta is not None:
+                out.deltas[key] = result.delta.detach()
 
     def _cam_inputs(
         self, copies: Runner, inputs: torch.Tensor, captured: Capture, layer: str
@@ -189,11 +234,14 @@ class Plan:
 
         def run(noisy: torch.Tensor, rows: torch.Tensor, inner: Mapping[str, Any]):
             plan = Plan({spec.inner: dict(inner)}, self.layers, self.progress)
-            return plan.run(copies.for_rows(rows), noisy).tensors()
+            tensors = plan.run(copies.for_rows(rows), noisy).tensors()
+            if plan.refused:  # the wrapped method's refusal is the wrapper's
+                raise MethodRefusal(*plan.refused.values())
+            return tensors
 
         averaged = run_method(name, SmoothInputs(inputs.detach(), run), options)
         for layer in self.layers if inner_spec.needs_layer else [None]:
             key = prefix + method_key(spec.inner, layer, self.layers)
-            out.add(key, spec, layer)
+            out.add(key, name, spec, layer)
         for kind, tensors in averaged.items():
             getattr(out, kind).update({prefix + key: value for key, value in tensors.items()})

@@ -13,6 +13,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -34,6 +35,8 @@ _BLOCK_TITLE_H = 0.42  # model name above a block
 _BLOCK_GAP = 0.35  # between two blocks
 _TITLE_H = 0.55  # figure title
 _LABEL_CHARS = 22  # wrap row labels at this many characters
+_NOTE_CHARS = 30  # wrap the text of an empty cell at this many characters
+_NOTE_LINES = 11  # and cut it after this many lines
 
 
 @dataclass
@@ -51,6 +54,8 @@ class FigureBlock:
             ``"cam"`` (default: jet overlay), ``"abs"``, ``"signed"`` or ``"rgb"``.
         attributions: per method, its ``(T, C, H, W)`` attribution for ``"rgb"`` panels,
             or None.
+        notes: per method, a text drawn in an empty cell instead of its map (a method that
+            was not run, and why), or None; its ``maps`` entries are ignored.
     """
 
     title: str
@@ -60,6 +65,7 @@ class FigureBlock:
     maps: np.ndarray
     kinds: list[str] | None = None
     attributions: list[np.ndarray | None] | None = None
+    notes: list[str | None] | None = None
 
 
 def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +80,8 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
         )
     if n_rows == 0:
         raise OptionError(f"block {block.title!r}: needs at least one row label")
-    for name, values in (("kinds", block.kinds), ("attributions", block.attributions)):
+    named = (("kinds", block.kinds), ("attributions", block.attributions), ("notes", block.notes))
+    for name, values in named:
         if values is not None and len(values) != n_methods:
             raise OptionError(
                 f"block {block.title!r}: {name} must have one entry per method ({n_methods}), "
@@ -101,7 +108,8 @@ def explanation_figure(
     columns are the input photo followed by one panel per method, titled with the method
     name: a jet overlay (alpha 0.5) for CAM maps, and for input-space maps the drawing of their
     kind (magnitude heatmap, signed overlay or gradient image, see
-    :func:`~seewhy.render.render_panel`); the block is titled with ``block.title``.
+    :func:`~seewhy.render.render_panel`), or for a method with a note (one that was not run)
+    a light grey empty cell with the note; the block is titled with ``block.title``.
 
     Raises:
         ValueError: no blocks, or a block whose ``maps`` is not ``(T, M, H, W)`` with
@@ -145,9 +153,16 @@ def explanation_figure(
         col_titles = ["input", *block.methods]
         kinds = block.kinds or ["cam"] * len(block.methods)
         attributions = block.attributions or [None] * len(block.methods)
+        notes = block.notes or [None] * len(block.methods)
         for t, label in enumerate(block.row_labels):
             for c in range(cols):
                 ax = fig.add_axes(rect(x0 + c * (_PANEL + _GAP), y, _PANEL, _PANEL))
+                if t == 0:
+                    ax.set_title(col_titles[c], fontsize=11, pad=4)
+                note = notes[c - 1] if c > 0 else None
+                if note is not None:
+                    _empty_cell(ax, note)
+                    continue
                 if c == 0:
                     panel = image
                 else:
@@ -160,8 +175,6 @@ def explanation_figure(
                     )
                 ax.imshow(np.asarray(panel), aspect="auto")
                 ax.set_axis_off()
-                if t == 0:
-                    ax.set_title(col_titles[c], fontsize=11, pad=4)
             fig.text(
                 (x0 - 0.12) / width, 1.0 - (y + _PANEL / 2) / height,
                 textwrap.fill(label, _LABEL_CHARS),
@@ -174,6 +187,22 @@ def explanation_figure(
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
     return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+
+
+def _empty_cell(ax: Axes, note: str) -> None:
+    """A light grey panel with ``note`` wrapped inside, in place of a map."""
+    ax.set_facecolor("#eeeeee")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#bbbbbb")
+    lines = textwrap.wrap(note, _NOTE_CHARS)
+    if len(lines) > _NOTE_LINES:
+        lines = [*lines[: _NOTE_LINES - 1], lines[_NOTE_LINES - 1] + " ..."]
+    ax.text(
+        0.5, 0.5, "\n".join(lines), ha="center", va="center", fontsize=7.5, color="#444444",
+        transform=ax.transAxes, linespacing=1.25,
+    )  # fmt: skip
 
 
 def save_figure(image: Image.Image, path: str | PathLike[str]) -> None:
