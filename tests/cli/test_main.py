@@ -225,6 +225,28 @@ def test_layers_models_methods(capsys) -> None:
     assert code == 0 and "gradcam++" in stdout and "eigencam" in stdout
 
 
+def test_layers_of_a_transformer_mark_tokens_and_grids_with_random_weights(
+    capsys, monkeypatch
+) -> None:
+    import torchvision
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("`seewhy layers` must not download weights")
+
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", no_download)
+    code, stdout, _ = run(capsys, "layers", "swin_t")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert any(line.startswith("* norm ") and line.endswith("(channels-last)") for line in lines)
+    assert lines[-1] == "(* = layer='auto' picks 'norm')"
+    code, stdout, _ = run(capsys, "layers", "timm:vit_tiny_patch16_224")
+    assert code == 0
+    lines = stdout.splitlines()
+    assert any(
+        line.startswith("* blocks.11.norm1 ") and "197x192  (tokens)" in line for line in lines
+    )
+
+
 @pytest.mark.slow
 def test_console_script_end_to_end(tmp_path) -> None:
     out = tmp_path / "out"

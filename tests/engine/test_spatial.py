@@ -139,7 +139,7 @@ def test_a_reshape_that_is_not_a_selection_has_no_inverse(reshape, why: str) -> 
     raw = torch.randn(2, 7, 4)
     view = Reshaped(reshape)
     view.to_spatial(raw)  # the forward reading itself is fine
-    with pytest.raises(seewhy.LayerError, match=why) as error:
+    with pytest.raises(seewhy.MethodRefusal, match=why) as error:
         view.to_raw(view.to_spatial(raw), raw)
     assert "Ablation-CAM" in str(error.value)
 
@@ -214,7 +214,9 @@ def test_ablationcam_refuses_a_reshape_that_is_not_a_selection() -> None:
     explainer = seewhy.Explainer(
         TinyTokens(), layer="mix", reshape=lambda t: 2 * tiny_tokens_reshape(t)
     )
-    with pytest.raises(seewhy.LayerError, match="not a pure selection"):
+    with pytest.raises(seewhy.MethodRefusal, match="not a pure selection"):
         explainer.explain(torch.randn(1, 3, 4, 6), ["ablationcam"])
-    res = explainer.explain(torch.randn(1, 3, 4, 6), ["gradcam"])  # the others run
+    with pytest.warns(seewhy.SeewhyWarning, match="ablationcam was not run"):
+        res = explainer.explain(torch.randn(1, 3, 4, 6), ["ablationcam", "gradcam"])
+    assert "not a pure selection" in res.refused["ablationcam"]  # the others run
     assert res.layer_maps["gradcam"].shape == (1, 1, 2, 3)

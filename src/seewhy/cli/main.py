@@ -265,7 +265,7 @@ def _layers(args: argparse.Namespace) -> int:
     from seewhy.models import load_model
 
     model = load_model(args.model, args.weights or _random_unless_bundled(args.model))
-    example = torch.zeros(1, 3, model.input_size, model.input_size)
+    example = torch.zeros(1, len(model.mean), model.input_size, model.input_size)
     chosen = auto_layer(model.module, example)
     for info in probe_layers(model.module, example):
         if not (args.all or info.spatial):
@@ -279,9 +279,11 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _random_unless_bundled(name: str) -> str | None:
-    from seewhy.models import known_models
+    """The bundled weights (on disk), else random ones: the layers are the same, and a
+    library model's pretrained weights would be downloaded only to list them."""
+    from seewhy.models.registry import BUNDLED
 
-    return None if name in known_models() else "random"
+    return None if name.removeprefix("bundled:") in BUNDLED else "random"
 
 
 def _models() -> int:

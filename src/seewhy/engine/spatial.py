@@ -43,7 +43,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from seewhy.errors import LayerError
+from seewhy.errors import LayerError, MethodRefusal
 
 #: A user's reading of a raw layer output as a (B, C, h, w) map.
 Reshape = Callable[[torch.Tensor], torch.Tensor]
@@ -124,7 +124,8 @@ class Reshaped:
     element numbers of one image's raw output (``arange``, float64, exact up to 2^53) says
     which raw element each map element is. The reading must be a pure selection and
     permutation: every number an exact, distinct element number, and ``reshape(raw)`` equal
-    to the raw elements it names; otherwise the inverse is refused.
+    to the raw elements it names; otherwise Ablation-CAM is refused (a
+    :class:`~seewhy.errors.MethodRefusal`: the call's other methods still run).
     """
 
     kind = "reshape"
@@ -165,7 +166,7 @@ class Reshaped:
                 if torch.equal(self.reshape(one).flatten(), one.flatten()[index]):
                     return index
                 why = "it does not select elements of the output it is given"
-        raise LayerError(
+        raise MethodRefusal(
             f"reshape= is not a pure selection and permutation of the layer's output: {why}. "
             "Ablation-CAM writes its edited maps back through reshape=, so it needs one "
             "(e.g. tensor[:, 1:].reshape(B, h, w, C).permute(0, 3, 1, 2)); the other "
