@@ -217,8 +217,9 @@ class ExplanationResult:
         return ordered + [m for m in (*self.maps, *self.refused) if m not in ordered]
 
     def block(self, index: int) -> FigureBlock:
-        """The figure block of one image: rows = targets, columns = methods; a refused
-        method's column is an empty cell labelled with its reason."""
+        """The figure block of one image: rows = targets, columns = methods (a fused map's
+        title names its layers); a refused method's column is an empty cell labelled with
+        its reason."""
         columns = self.columns()
         count, size = self.targets.shape[1], self.images.shape[1:3]
         empty = torch.zeros(count, *size)
@@ -231,10 +232,16 @@ class ExplanationResult:
             self.attributions[m][index].numpy() if m in self.attributions else None for m in columns
         ]
         notes = [f"not run: {self.refused[m]}" if m in self.refused else None for m in columns]
+        titles = [
+            f"{m}\nfused: {' + '.join(self.layers[m])}"
+            if isinstance(self.layers.get(m), list)
+            else m
+            for m in columns
+        ]
         return FigureBlock(
             self.model_name,
             self.images[index],
-            columns,
+            titles,
             rows,
             maps.numpy(),
             kinds,

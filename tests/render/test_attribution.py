@@ -21,15 +21,18 @@ from seewhy.render import (
 
 
 def test_gradient_image_normalization() -> None:
-    """(a - mean) / (std + 1e-5) * 0.1 + 0.5, clipped, per image over every channel."""
+    """(a - mean) / std * 0.1 + 0.5, clipped, per image over every channel."""
     rng = np.random.default_rng(0)
     attribution = rng.normal(size=(3, 5, 4)) * 7.0 + 2.0
     attribution[0, 0, 0] = 1e3  # far beyond 5 std: clipped to white
     out = np.asarray(gradient_image(attribution))
     assert out.shape == (5, 4, 3) and out.dtype == np.uint8
     a = np.moveaxis(attribution, 0, -1)
-    expected = np.clip((a - a.mean()) / (a.std() + 1e-5) * 0.1 + 0.5, 0, 1)
+    expected = np.clip((a - a.mean()) / a.std() * 0.1 + 0.5, 0, 1)
     np.testing.assert_array_equal(out, np.rint(expected * 255).astype(np.uint8))
+    # The scale does not matter: an attribution of spread 1e-8 is drawn as the same image
+    # (the authors' std + 1e-5 drew it mid-grey).
+    np.testing.assert_array_equal(np.asarray(gradient_image(attribution * 1e-9)), out)
     assert out[0, 0, 0] == 255
     zero = np.asarray(gradient_image(np.zeros((3, 2, 2))))
     assert (zero == 128).all()  # no signal: mid-grey

@@ -25,8 +25,9 @@ def cam(inputs: CamInputs) -> torch.Tensor:
     if inputs.head is None:  # the model's shape, not the caller's mistake: refuse cam only
         raise MethodRefusal(
             f"cam needs a head of global average pooling followed by one Linear layer right "
-            f"after layer {inputs.layer!r}, and this model has none there; use gradcam (equal to "
-            "CAM on such heads) or pick the last convolutional layer before the pooling"
+            f"after layer {inputs.layer!r}, and this model's output is not that (a ReLU, a norm "
+            "or several Linear layers after the pooling, or pooling of something else); "
+            "gradcam needs no such head and equals CAM on one"
         )
     if (inputs.targets < 0).any():  # the caller's targets: an error of the call
         raise MethodError("cam explains class indices only, not callable targets")

@@ -31,10 +31,12 @@ __all__ = ["gradient_image", "magnitude_heatmap", "render_panel", "percentile_sc
 def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
     """An attribution (C, H, W) drawn as an image, as the guided-backprop figures.
 
-    Per image: subtract the mean, divide by the standard deviation (+1e-5), multiply by
+    Per image: subtract the mean, divide by the standard deviation, multiply by
     ``std_scale`` (0.1) and add 0.5, clip to [0, 1]; so 0 is mid-grey and +-5 standard
     deviations reach black and white (the ``deprocess_image`` of the Grad-CAM authors'
-    code). One channel gives a grey image, three an RGB one.
+    code). One channel gives a grey image, three an RGB one. Their code adds 1e-5 to the
+    standard deviation, which greys out attributions whose spread is that small (guided
+    Grad-CAM on an untrained ViT: about 1e-8); here only a constant attribution is grey.
     """
     a = np.nan_to_num(to_numpy(attribution).astype(np.float64))
     if a.ndim == 2:
@@ -42,7 +44,8 @@ def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
     if a.ndim != 3 or a.shape[0] not in (1, 3):
         raise OptionError(f"attribution must be (C, H, W) with C = 1 or 3, got {tuple(a.shape)}")
     a = np.moveaxis(a, 0, -1)
-    a = (a - a.mean()) / (a.std() + 1e-5)
+    spread = a.std()
+    a = (a - a.mean()) / spread if spread > 0 else np.zeros_like(a)
     a = np.clip(a * std_scale + 0.5, 0.0, 1.0)
     return Image.fromarray(as_rgb_uint8(np.rint(a * 255.0).astype(np.uint8)))
 
