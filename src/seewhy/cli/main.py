@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=16, help="images per forward pass (default 16)"
     )
     visualize.add_fast_flag(explain, "1.1-3x less time")
+    explain.add_argument(
+        "--boxes",
+        nargs="?",
+        type=float,
+        const=0.15,
+        default=None,
+        metavar="SHARE",
+        help="draw each map's localization box (largest segment at SHARE of its max, default "
+        "0.15) on the overlays and list the boxes in report.json",
+    )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
 
     layers = commands.add_parser(
@@ -205,6 +215,8 @@ def _explain(args: argparse.Namespace) -> int:
     methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
+    if args.boxes is not None and not 0.0 <= args.boxes <= 1.0:
+        raise SeewhyError(f"--boxes takes a share of the map's maximum in [0, 1], got {args.boxes}")
     targets = args.classes if args.classes else f"top{args.top or 1}"
     inputs = args.inputs or [str(example_image())]
     loaded = [
@@ -239,7 +251,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"seewhy: error: {error}", file=sys.stderr)
             return 1
         results.append(result)
-    report = save_results(results, args.out)
+    report = save_results(results, args.out, args.boxes)
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
     for result in results:
