@@ -98,3 +98,21 @@ def test_box_mask_is_true_inside_the_inclusive_box() -> None:
         [False, True, True, False],
         [False, False, False, False],
     ]
+
+
+def test_res_boxes_are_the_boxes_of_each_image_and_target_s_map(lite0, chelsea_path) -> None:
+    """``res.boxes`` on a real explanation (the bundled Lite0 on chelsea, top 2): the boxes of
+    ``res.maps`` per image and target. At 15 % Grad-CAM covers the whole 224 px photo (the cat
+    fills it); at half the maximum the box sits inside it."""
+    import seewhy
+
+    res = seewhy.Explainer(lite0).explain([chelsea_path], ["gradcam"], "top2")
+    full = Box(0, 0, 223, 223)
+    assert res.boxes("gradcam") == [[full, full]]
+    half = res.boxes("gradcam", threshold=0.5)
+    assert half == [[boxes(res.maps["gradcam"][0, t], 0.5) for t in range(2)]]
+    assert all(0 < box.area < full.area for box in half[0])
+    every = res.boxes("gradcam", threshold=0.5, segments="all")
+    assert [found[0] for found in every[0]] == half[0]
+    with pytest.raises(seewhy.MethodError, match="no 'gradcam\\+\\+' maps"):
+        res.boxes("gradcam++")
