@@ -50,6 +50,16 @@ def test_equal_segments_go_in_raster_order() -> None:
     assert boxes(heat, segments="all") == [Box(4, 1, 4, 1), Box(0, 3, 0, 3)]
 
 
+def test_many_segments_are_boxed_alike_largest_first_then_in_raster_order() -> None:
+    """Past 8 segments the boxes come from ``find_objects``: the same boxes, the same order."""
+    heat = np.zeros((8, 8))
+    heat[0:5:2, 0:7:2] = 1.0  # 12 isolated pixels
+    heat[6, 0:2] = 1.0  # one segment of 2
+    singles = [Box(x, y, x, y) for y in (0, 2, 4) for x in (0, 2, 4, 6)]
+    assert boxes(heat, segments="all") == [Box(0, 6, 1, 6), *singles]
+    assert boxes(heat[:5], segments="all") == singles
+
+
 def test_a_map_whose_max_is_not_positive_has_no_box() -> None:
     assert boxes(np.zeros((3, 3))) is None
     assert boxes(-np.ones((3, 3)), segments="all") == []

@@ -24,6 +24,7 @@ __all__ = ["Box", "box_iou", "box_mask", "boxes", "segment_boxes"]
 
 Segments = Literal["largest", "all"]
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+FEW_SEGMENTS = 8
 
 
 class Box(NamedTuple):
@@ -57,15 +58,27 @@ def segment_boxes(foreground: np.ndarray) -> list[tuple[Box, int]]:
     """Every 8-connected segment of a boolean ``(H, W)`` image as ``(box, pixel count)``,
     largest first; equal counts keep raster order (the segment whose first pixel comes first
     in row-major order goes first)."""
-    labels, count = ndimage.label(foreground, structure=EIGHT_CONNECTED)
-    if count == 0:
+    rows, cols = np.flatnonzero(foreground.any(axis=1)), np.flatnonzero(foreground.any(axis=0))
+    if rows.size == 0:
         return []
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    slices = ndimage.find_objects(labels)
-    found = [
-        (Box(int(xs.start), int(ys.start), int(xs.stop) - 1, int(ys.stop) - 1), int(size))
-        for (ys, xs), size in zip(slices, sizes)
-    ]
+    # label only the rows and columns that hold foreground: raster order is kept, and at high
+    # thresholds (box_accuracy tries 100) the crop is a small part of the map
+    top, left = int(rows[0]), int(cols[0])
+    crop = foreground[top : rows[-1] + 1, left : cols[-1] + 1]
+    labels, count = ndimage.label(crop, structure=EIGHT_CONNECTED)
+    found = []
+    if count <= FEW_SEGMENTS:  # a mask per segment: 3x faster than find_objects + bincount
+        for label in range(1, count + 1):
+            segment = labels == label
+            ys = np.flatnonzero(segment.any(axis=1))
+            xs = np.flatnonzero(segment.any(axis=0))
+            box = Box(left + int(xs[0]), top + int(ys[0]), left + int(xs[-1]), top + int(ys[-1]))
+            found.append((box, int(np.count_nonzero(segment))))
+    else:
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        for (ys, xs), size in zip(ndimage.find_objects(labels), sizes):
+            box = Box(left + xs.start, top + ys.start, left + xs.stop - 1, top + ys.stop - 1)
+            found.append((box, int(size)))
     return sorted(found, key=lambda item: -item[1])  # stable: ties stay in label order
 
 
