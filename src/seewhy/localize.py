@@ -50,7 +50,7 @@ class Box(NamedTuple):
 
 def _as_array(maps: Any) -> np.ndarray:
     if hasattr(maps, "detach") and hasattr(maps, "cpu"):
-        maps = maps.detach().cpu().float().numpy()
+        maps = maps.detach().cpu().double().numpy()  # any dtype, bfloat16 too
     return np.asarray(maps)
 
 
@@ -94,6 +94,10 @@ def _one(heat: np.ndarray, threshold: float, segments: Segments) -> Box | None |
 def boxes(
     maps: Any, threshold: float = 0.15, segments: Literal["largest"] = "largest"
 ) -> Box | None | list[Box | None]: ...
+
+
+@overload
+def boxes(maps: Any, threshold: float, segments: Literal["all"]) -> list[Box] | list[list[Box]]: ...
 
 
 @overload

@@ -100,6 +100,7 @@ def test_box_accuracy_curves_equal_wsolevaluation_s_code(segments, most) -> None
     holes (and, for the largest box, with one segment: OpenCV ranks segments by contour area)."""
     pytest.importorskip("cv2")
     maps, gts = gaussian_maps(40, seed=1, most=most)
+    maps = maps.astype(np.float32).astype(np.float64)  # what ours reads a float32 map as
     thresholds = list(np.arange(0, 1, 0.01))
     reference = max_box_acc(
         [normalize_scoremap(m.copy()) for m in maps],
@@ -108,7 +109,7 @@ def test_box_accuracy_curves_equal_wsolevaluation_s_code(segments, most) -> None
         [30, 50, 70],
         segments == "all",
     )
-    ours = box_accuracy(maps.astype(np.float32), gts, segments=segments)
+    ours = box_accuracy(torch.from_numpy(maps).float(), gts, segments=segments)
     for curve, level in zip(reference, (0.3, 0.5, 0.7)):
         np.testing.assert_allclose(100 * ours.curves[level], curve, rtol=0, atol=1e-9)
     assert 0.3 < ours.accuracy[0.5] < 1.0  # neither trivial nor hopeless

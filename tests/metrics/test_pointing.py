@@ -95,6 +95,15 @@ def test_energy_pointing_is_the_share_of_positive_mass_inside() -> None:
     assert np.isnan(energy_pointing_game(-np.ones((2, 3)), mask)[0])
 
 
+def test_bfloat16_maps_and_bool_tensor_masks_are_read() -> None:
+    heat = torch.zeros(1, 4, 5, dtype=torch.bfloat16)
+    heat[0, 1, 2] = 3.0
+    mask = torch.zeros(1, 4, 5, dtype=torch.bool)
+    mask[0, 1, 2] = True
+    assert energy_pointing_game(heat, mask).tolist() == [1.0]
+    assert pointing_game(heat, mask, tolerance=1).tolist() == [1.0]
+
+
 def test_maps_and_masks_must_have_the_same_shape() -> None:
     with pytest.raises(OptionError, match=r"same shape, got \(1, 4, 5\) and \(1, 5, 4\)"):
         pointing_game(np.zeros((4, 5)), np.zeros((5, 4), dtype=bool))

@@ -16,8 +16,9 @@ __all__ = ["energy_pointing_game", "pointing_accuracy", "pointing_game"]
 
 def as_batch(values: Any, name: str) -> np.ndarray:
     """``values`` (tensor or array, ``(H, W)`` or ``(N, H, W)``) as an ``(N, H, W)`` array."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):
-        values = values.detach().cpu().numpy()
+    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a tensor, any dtype (bfloat16 too)
+        values = values.detach().cpu()
+        values = (values.double() if values.is_floating_point() else values).numpy()
     array = np.asarray(values)
     if array.ndim == 2:
         array = array[None]
