@@ -40,3 +40,30 @@ def test_the_engine_imports_nothing_above_it(path: Path) -> None:
 def test_the_engine_reads_only_the_methods_contract(path: Path) -> None:
     methods = {name for name in imports_of(path) if name.startswith("seewhy.methods")}
     assert methods <= {"seewhy.methods.contract"}
+
+
+MAP_CONSUMERS = ("localize.py", "metrics/localization.py", "metrics/pointing.py")
+
+
+@pytest.mark.parametrize("name", MAP_CONSUMERS)
+def test_boxes_and_map_metrics_read_maps_only(name: str) -> None:
+    """They take maps (arrays or tensors) and give numbers: no engine, model or method."""
+    reached = {
+        n
+        for n in imports_of(PACKAGE / name)
+        if n.startswith(("seewhy.engine", "seewhy.explain", "seewhy.models", "seewhy.methods"))
+        or n == "torch"
+    }
+    assert not reached, f"{name} imports {sorted(reached)}"
+
+
+def test_localize_and_metrics_are_attributes_loaded_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seewhy; assert 'seewhy.metrics' not in sys.modules; "
+        "assert seewhy.metrics.pointing_game is sys.modules['seewhy.metrics'].pointing_game; "
+        "assert callable(seewhy.localize.boxes)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -167,6 +167,25 @@ def test_result_save_is_save_results_of_the_one_result(tmp_path: Path) -> None:
     assert path.read_text() == (tmp_path / "two" / "report.json").read_text()
 
 
+def test_boxes_go_to_the_report_and_onto_the_overlays_only_when_asked(tmp_path: Path) -> None:
+    """At 0.9 of the max: image 0 (values 0..15, 16..31) keeps 14, 15 then the last row; image
+    1 (32..47, 48..63) keeps 43..47 then 57..63, both the bottom two rows."""
+    result = _result()
+    assert "boxes" not in report_entry(result, RECORDS[0])
+    report = json.loads(save_results([result], tmp_path, box_threshold=0.9).read_text())
+    assert report[0]["box_threshold"] == 0.9
+    assert report[0]["boxes"]["gradcam"] == [[2, 3, 3, 3], [0, 3, 3, 3]]
+    assert report[2]["boxes"]["gradcam"] == [[0, 2, 3, 3], [0, 2, 3, 3]]
+    assert set(report[2]["boxes"]) == {"gradcam", "smooth:saliency"}
+    assert "boxes" not in report[1]  # the unreadable input
+    assert result.report(box_threshold=0.9)[2]["boxes"] == report[2]["boxes"]
+    drawn = np.asarray(Image.open(tmp_path / report[2]["maps"]["gradcam"]["overlays"][0]))
+    plain = np.asarray(result.overlay(1, "gradcam", 0))
+    assert (drawn[2:4] == 255).all()  # the box's two rows, white
+    assert (drawn[1] == 0).all()  # the black edge just above
+    np.testing.assert_array_equal(drawn[0], plain[0])
+
+
 @pytest.mark.parametrize(
     ("text", "name"),
     [

@@ -25,6 +25,17 @@ from seewhy.synthesis import synthesize
 
 __version__ = "0.1.0"
 
+SUBMODULES = ("localize", "metrics")  # imported on first use: they pull in SciPy
+
+
+def __getattr__(name: str) -> object:
+    if name in SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"seewhy.{name}")
+    raise AttributeError(f"module 'seewhy' has no attribute {name!r}")
+
+
 __all__ = [
     "ExplanationResult",
     "Explainer",
@@ -41,6 +52,8 @@ __all__ = [
     "TargetError",
     "available_methods",
     "load_model",
+    "localize",
+    "metrics",
     "register",
     "synthesize",
 ]

@@ -4,14 +4,16 @@
 
     {"image": source, "status": "ok" | "error", "error": message | None, "model": name,
      "targets": [{"class", "label", "score", "prob"}, ...], "maps": {method: files},
-     "layers": {method: layer | [layer, ...]}, "refused": {method: reason}, "figure": path}
+     "layers": {method: layer | [layer, ...]}, "refused": {method: reason}, "figure": path,
+     "boxes": {method: [[x0, y0, x1, y1] | None per target]}, "box_threshold": share}
 
 ``layers`` and ``refused`` (the methods that could not run on this model or layer, with
 why; ``{}`` when all ran) are only in entries of explained inputs, ``figure`` only in those :func:`save_results`
 wrote. A method computed at several layers has the list of its layers; its ``maps`` files are
 those of the fused map, plus ``"layers": {layer: npy}``, each layer's own map (T, H, W). Inputs that could not be read have ``"status": "error"``, their message, no targets and
 no maps, whether the call explained other inputs (:func:`report_entry`) or none
-(:func:`error_entries`).
+(:func:`error_entries`). ``boxes`` and ``box_threshold`` are there only when asked for
+(``save_results(..., box_threshold=0.15)``, ``seewhy explain --boxes``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from seewhy.render import explanation_figure, save_figure
+from seewhy.render.boxes import draw_boxes
 from seewhy.result import ExplanationResult, InputRecord
 
 __all__ = ["error_entries", "report_entry", "save_results", "write_report"]
@@ -47,9 +50,14 @@ def _base_entry(record: InputRecord, model: str) -> dict[str, Any]:
     }
 
 
-def report_entry(result: ExplanationResult, record: InputRecord) -> dict[str, Any]:
+def report_entry(
+    result: ExplanationResult, record: InputRecord, box_threshold: float | None = None
+) -> dict[str, Any]:
     """The JSON-ready entry of one input of ``result``: its targets, scores and layers (the
-    map files are added by :func:`save_results`), or its error."""
+    map files are added by :func:`save_results`), or its error. With ``box_threshold``, also
+    ``"boxes"``: method -> per target the box of the map's largest segment at that share of
+    its maximum (:func:`seewhy.localize.boxes`, ``[x0, y0, x1, y1]`` inclusive, or ``None``),
+    and ``"box_threshold"``."""
     entry = _base_entry(record, result.model_name)
     if record.ok and record.index is not None:
         b = record.index
@@ -65,6 +73,16 @@ def report_entry(result: ExplanationResult, record: InputRecord) -> dict[str, An
             )
         entry["layers"] = dict(result.layers)
         entry["refused"] = dict(result.refused)
+        if box_threshold is not None:
+            from seewhy.localize import boxes
+
+            entry["box_threshold"] = box_threshold
+            entry["boxes"] = {
+                method: [
+                    None if box is None else list(box) for box in boxes(maps[b], box_threshold)
+                ]
+                for method, maps in result.maps.items()
+            }
     return entry
 
 
@@ -82,7 +100,11 @@ def write_report(entries: Sequence[dict[str, Any]], directory: str | Path) -> Pa
     return path
 
 
-def save_results(results: Sequence[ExplanationResult], directory: str | Path) -> Path:
+def save_results(
+    results: Sequence[ExplanationResult],
+    directory: str | Path,
+    box_threshold: float | None = None,
+) -> Path:
     """Save one or more models' results for the same inputs into ``directory``.
 
     Per input ``NNN_name/``: ``figure.png`` (one block per model), and per model
@@ -92,6 +114,8 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
     ``MODEL/METHOD@LAYER.npy`` (overlays and figure columns per layer would multiply the
     files and columns; the fused map is the one asked for). One
     ``report.json`` lists every input and model, errors included (and convergence deltas).
+    With ``box_threshold`` (e.g. 0.15, Grad-CAM's), each map's localization box is in the
+    report (:func:`report_entry`) and drawn on its overlay.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +127,7 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
         blocks = []
         for result in results:
             own = result.records[position]
-            entry = report_entry(result, own)
+            entry = report_entry(result, own, box_threshold)
             if own.ok and own.index is not None:
                 b = own.index
                 model_dir = folder / _safe(result.model_name)
@@ -114,7 +138,10 @@ def save_results(results: Sequence[ExplanationResult], directory: str | Path) ->
                     pngs = []
                     for t in range(maps.shape[1]):
                         png = model_dir / f"{_safe(method)}_t{t}.png"
-                        result.overlay(b, method, t).save(png)
+                        image = result.overlay(b, method, t)
+                        if box_threshold is not None:
+                            image = draw_boxes(image, [entry["boxes"][method][t]])
+                        image.save(png)
                         pngs.append(str(png.relative_to(out)))
                     entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
                     if method in result.attributions:

@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel
+
+if TYPE_CHECKING:
+    from seewhy.localize import Segments
 
 
 class LazyMaps(MutableMapping[str, torch.Tensor]):
@@ -253,19 +256,42 @@ class ExplanationResult:
         """The figure of one image, as a PIL image."""
         return explanation_figure([self.block(index)], title=self.sources[index])
 
-    def report(self) -> list[dict[str, Any]]:
-        """One JSON-ready entry per input (maps left out; :meth:`save` adds their files); see
-        :mod:`seewhy.report`."""
+    def report(self, box_threshold: float | None = None) -> list[dict[str, Any]]:
+        """One JSON-ready entry per input (maps left out; :meth:`save` adds their files), with
+        each map's box when ``box_threshold`` is given; see :mod:`seewhy.report`."""
         from seewhy.report import report_entry  # report.py imports this module
 
-        return [report_entry(self, record) for record in self.records]
+        return [report_entry(self, record, box_threshold) for record in self.records]
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, box_threshold: float | None = None) -> Path:
         """Write overlays, figures (PNG), maps (.npy) and ``report.json``; returns the report
-        path (see :func:`seewhy.report.save_results`)."""
+        path (see :func:`seewhy.report.save_results`). With ``box_threshold`` (e.g. 0.15),
+        each map's box is in the report and on its overlay."""
         from seewhy.report import save_results  # report.py imports this module
 
-        return save_results([self], directory)
+        return save_results([self], directory, box_threshold)
+
+    def boxes(
+        self, method: str, threshold: float = 0.15, segments: Segments = "largest"
+    ) -> list[list[Any]]:
+        """Weakly supervised localization boxes of ``method``'s maps, per image and target.
+
+        ``res.boxes(m)[b][t]`` is :func:`seewhy.localize.boxes` of ``res.maps[m][b, t]``: the
+        :class:`~seewhy.localize.Box` ``(x0, y0, x1, y1)`` (inclusive, in the pixels of
+        ``res.images``) of the largest segment at ``threshold`` times the map's maximum, or
+        ``None`` when the map has no positive value; with ``segments="all"`` the list of
+        every segment's box, largest first.
+        """
+        from seewhy.localize import boxes
+
+        if method not in self.maps:
+            from seewhy.errors import MethodError, suggestion
+
+            raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
+        maps = self.maps[method]
+        found = boxes(maps.flatten(0, 1), threshold, segments)  # type: ignore[call-overload]
+        count = maps.shape[1]
+        return [list(found[b * count : (b + 1) * count]) for b in range(maps.shape[0])]
 
     def _repr_png_(self) -> bytes:
         import io

@@ -47,6 +47,27 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
     assert len(entry["maps"]["gradcam++"]["overlays"]) == 2
 
 
+def test_explain_boxes_writes_boxes_in_the_report_and_on_the_overlays(
+    capsys, tmp_path, chelsea_path
+) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run(
+        capsys, "explain", "--boxes", chelsea_path, "--box-threshold", "0.5", "--out", str(out)
+    )
+    assert code == 0
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert entry["box_threshold"] == 0.5
+    [box] = entry["boxes"]["gradcam"]
+    x0, y0, x1, y1 = box
+    assert 0 <= x0 < x1 <= 223 and 0 <= y0 < y1 <= 223
+    overlay = np.asarray(Image.open(out / entry["maps"]["gradcam"]["overlays"][0]))
+    assert (overlay[y0, x0 : x1 + 1] == 255).all() and (overlay[y0 : y1 + 1, x1] == 255).all()
+    code, _, _ = run(capsys, "explain", chelsea_path, "--boxes", "--out", str(tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "report.json").read_text())[0]["box_threshold"] == 0.15
+    code, _, err = run(capsys, "explain", chelsea_path, "--boxes", "--box-threshold", "2")
+    assert code == 2 and "--box-threshold is a share of the map's maximum in [0, 1], got 2.0" in err
+
+
 def test_explain_with_the_layer_repeated_fuses_the_layers(capsys, tmp_path, chelsea_path) -> None:
     out = tmp_path / "out"
     code, _, _ = run(

@@ -75,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=16, help="images per forward pass (default 16)"
     )
     visualize.add_fast_flag(explain, "1.1-3x less time")
+    explain.add_argument(
+        "--boxes",
+        action="store_true",
+        help="draw each map's localization box (its largest segment at --box-threshold of its "
+        "max) on the overlays and list the boxes in report.json",
+    )
+    explain.add_argument(
+        "--box-threshold",
+        type=float,
+        default=0.15,
+        metavar="SHARE",
+        help="the share of a map's maximum its box's pixels reach (default 0.15, Grad-CAM's)",
+    )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
 
     layers = commands.add_parser(
@@ -205,6 +218,10 @@ def _explain(args: argparse.Namespace) -> int:
     methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
+    if not 0.0 <= args.box_threshold <= 1.0:
+        raise SeewhyError(
+            f"--box-threshold is a share of the map's maximum in [0, 1], got {args.box_threshold}"
+        )
     targets = args.classes if args.classes else f"top{args.top or 1}"
     inputs = args.inputs or [str(example_image())]
     loaded = [
@@ -239,7 +256,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"seewhy: error: {error}", file=sys.stderr)
             return 1
         results.append(result)
-    report = save_results(results, args.out)
+    report = save_results(results, args.out, args.box_threshold if args.boxes else None)
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
     for result in results:
