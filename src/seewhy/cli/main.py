@@ -1,4 +1,4 @@
-"""``seewhy``: explain, list layers, list models and methods.
+"""``seewhy``: explain, list layers, list models and methods, visualize, sanity-check.
 
 Each subcommand parses its options, calls the Python API and formats the answer; bad
 options end with a one-line message and exit code 2, never a traceback.
@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from seewhy.cli import visualize
+from seewhy.cli import sanity, visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
 
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list bundled and known model names")
     commands.add_parser("methods", help="list the registered explanation methods")
     visualize.add_parser(commands)
+    sanity.add_parser(commands)
     return parser
 
 
@@ -135,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
         return _models()
     if args.command == "visualize":
         return visualize.run(args)
+    if args.command == "sanity":
+        return sanity.run(args)
     return _methods()
 
 

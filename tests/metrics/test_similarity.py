@@ -1,0 +1,80 @@
+"""``seewhy.metrics.similarity``: hand-computed Spearman, SSIM and HOG against scikit-image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.feature import hog
+from skimage.metrics import structural_similarity
+
+from seewhy.errors import OptionError
+from seewhy.metrics import hog_correlation, spearman, ssim
+from seewhy.metrics.similarity import scaled
+
+
+def test_spearman_by_hand() -> None:
+    a = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    b = torch.tensor([[[1.0, 3.0], [2.0, 4.0]]])
+    # 1 - 6 sum d^2 / (n (n^2 - 1)) with d = (0, -1, 1, 0): 1 - 12 / 60
+    assert spearman(a, b) == pytest.approx([0.8])
+    assert spearman(a, -a) == pytest.approx([-1.0])
+    # ties get their mean rank: ranks (1.5, 1.5, 3, 4) against (1, 2, 3, 4)
+    tied = torch.tensor([[[1.0, 1.0], [3.0, 4.0]]])
+    expected = np.corrcoef([1.5, 1.5, 3, 4], [1, 2, 3, 4])[0, 1]
+    assert spearman(tied, a) == pytest.approx([expected])
+
+
+def test_spearman_of_absolute_values_ignores_the_sign() -> None:
+    a = torch.tensor([[[-4.0, 1.0], [2.0, -3.0]]])
+    b = torch.tensor([[[4.0, 1.0], [2.0, 3.0]]])
+    assert spearman(a, b, absolute=True) == pytest.approx([1.0])
+    # signed ranks (1, 3, 4, 2) against (4, 1, 2, 3): d = (-3, 2, 2, -1), 1 - 6 * 18 / 60
+    assert spearman(a, b) == pytest.approx([-0.8])
+
+
+def test_a_constant_map_has_no_correlation() -> None:
+    maps = torch.rand(2, 48, 48)
+    flat = maps.clone()
+    flat[1] = 0.5
+    assert np.isnan(spearman(maps, flat)).tolist() == [False, True]
+    assert np.isnan(hog_correlation(maps, flat)).tolist() == [False, True]
+
+
+def test_scaled_keeps_the_sign_within_minus_one_one() -> None:
+    out = scaled(np.array([[[-2.0, 1.0]], [[0.0, 0.0]], [[0.5, 0.25]]]))
+    assert out.tolist() == [[[-1.0, 0.5]], [[0.0, 0.0]], [[1.0, 0.5]]]
+
+
+def test_ssim_is_scikit_image_on_maps_scaled_to_minus_one_one() -> None:
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 40, 48, generator=generator)
+    b = a + 0.5 * torch.randn(3, 40, 48, generator=generator)
+    ours = ssim(a, 7 * b)  # a positive factor changes nothing
+    for i in range(3):
+        x = a[i].double().numpy() / a[i].abs().max().item()
+        y = b[i].double().numpy() / b[i].abs().max().item()
+        expected = structural_similarity(x, y, win_size=5, data_range=2.0)
+        assert ours[i] == pytest.approx(expected, abs=1e-6)
+    assert ssim(a, a) == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_hog_correlation_is_pearson_of_scikit_image_hog() -> None:
+    generator = torch.Generator().manual_seed(1)
+    a = torch.rand(2, 64, 64, generator=generator)
+    b = torch.rand(2, 64, 64, generator=generator)
+    ours = hog_correlation(a, b)
+    for i in range(2):
+        x = hog(a[i].double().numpy() / a[i].max().item(), pixels_per_cell=(16, 16))
+        y = hog(b[i].double().numpy() / b[i].max().item(), pixels_per_cell=(16, 16))
+        assert ours[i] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-9)
+    assert hog_correlation(a, 3 * a) == pytest.approx([1.0, 1.0])
+
+
+def test_shapes_and_options_are_checked() -> None:
+    with pytest.raises(OptionError, match=r"\(N, H, W\), got \(2, 8, 8\) and \(2, 8, 9\)"):
+        spearman(torch.zeros(2, 8, 8), torch.zeros(2, 8, 9))
+    with pytest.raises(OptionError, match="window must be an odd number"):
+        ssim(torch.rand(1, 16, 16), torch.rand(1, 16, 16), window=4)
+    with pytest.raises(OptionError, match="a block of 3 x 3 cells must fit"):
+        hog_correlation(torch.rand(1, 40, 40), torch.rand(1, 40, 40))
