@@ -145,11 +145,12 @@ def test_lite0_on_chelsea_reproduces_the_published_verdict(lite0, chelsea_path) 
     assert mean["gradient"]["ssim"][last] == pytest.approx([0.334], abs=0.03)
     assert mean["gradient"]["spearman"][last] == pytest.approx([0.0], abs=0.03)
     # Grad-CAM: anti-correlated ranks and no shared HOG structure once the head is random;
-    # SSIM of its smooth 7 x 7-upsampled maps stays at 0.68 (unrelated images' Grad-CAM maps
-    # score 0.64-0.79 on the trained model), not under 0.5
+    # SSIM of its smooth 7 x 7-upsampled maps ends at 0.52, at the level of unrelated images'
+    # Grad-CAM maps (0.59 over chelsea, astronaut, coffee, rocket); 0.68 with the data range
+    # of signed maps (2) on these [0, 1] maps
     assert mean["gradcam"]["spearman"][last] == pytest.approx([-0.507], abs=0.03)
     assert mean["gradcam"]["hog"][last] == pytest.approx([0.06], abs=0.03)
-    assert mean["gradcam"]["ssim"][last] == pytest.approx([0.679], abs=0.03)
+    assert mean["gradcam"]["ssim"][last] == pytest.approx([0.52], abs=0.03)
     # guided backprop: >= 0.99 on every measure until blocks.6 is random, then falls
     for metric in METRICS:
         assert np.all(mean["guided_backprop"][metric][:4] >= 0.99)

@@ -59,6 +59,19 @@ def test_ssim_is_scikit_image_on_maps_scaled_to_minus_one_one() -> None:
     assert ssim(a, a) == pytest.approx([1.0, 1.0, 1.0])
 
 
+def test_ssim_of_non_negative_maps_uses_their_data_range_one() -> None:
+    generator = torch.Generator().manual_seed(2)
+    a = torch.rand(2, 32, 32, generator=generator)
+    b = torch.rand(2, 32, 32, generator=generator)
+    ours = ssim(a, b)
+    for i in range(2):
+        x = a[i].double().numpy() / a[i].max().item()
+        y = b[i].double().numpy() / b[i].max().item()
+        assert ours[i] == pytest.approx(structural_similarity(x, y, win_size=5, data_range=1.0))
+        # the signed range would quadruple C1 and C2 and call unrelated noise more alike
+        assert ours[i] < structural_similarity(x, y, win_size=5, data_range=2.0)
+
+
 def test_hog_correlation_is_pearson_of_scikit_image_hog() -> None:
     generator = torch.Generator().manual_seed(1)
     a = torch.rand(2, 64, 64, generator=generator)
