@@ -149,30 +149,55 @@ def _show_warning(
 
 
 def parse_option(text: str) -> tuple[str, str, object]:
-    """``"METHOD:KEY=VALUE"`` -> (method, key, value); the value is a Python literal when it
-    reads as one (``32``, ``0.5``, ``True``, ``(16, 8)``), else the string itself."""
-    import ast
+    """``"METHOD:KEY=VALUE"`` -> (method, key, value), the value read by :func:`parse_value`.
 
+    The method is everything before the last ``:`` ahead of ``=``, so
+    ``smooth:gradcam:relu=false`` sets ``relu`` of ``smooth:gradcam``."""
     from seewhy.errors import SeewhyError
 
-    method, colon, rest = text.partition(":")
-    key, equals, raw = rest.partition("=")
-    if not (colon and equals and method and key):
+    left, equals, raw = text.partition("=")
+    method, colon, key = left.rpartition(":")
+    if not (colon and equals and method.strip() and key.strip()):
         raise SeewhyError(
             f"--option {text!r} is not METHOD:KEY=VALUE (for example occlusion:window=32)"
         )
-    try:
-        value: object = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return method.strip(), key.strip(), value
+    return method.strip(), key.strip(), parse_value(raw)
+
+
+def parse_value(text: str) -> object:
+    """An option's value from its text: ``true``/``false`` in any case as booleans, ``none``
+    as None, whole numbers as ints, other numbers as floats, ``(16, 8)`` or ``[16, 8]`` as a
+    tuple, ``{...}`` as a dict; anything else is the string itself. Whether the value fits
+    the option is the method's declared type's to say (:func:`check_options`)."""
+    import ast
+
+    raw = text.strip()
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    if raw[:1] in ("(", "[", "{"):
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return raw
+        return tuple(value) if isinstance(value, list) else value
+    return raw
 
 
 def with_options(
     methods: dict[str, dict[str, Any]], options: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """``methods`` with each ``--option`` added to its method, which must be requested."""
+    """``methods`` with each ``--option`` added to its method, which must be requested; each
+    value checked against the type the method declares for it."""
     from seewhy.errors import MethodError, suggestion
+    from seewhy.methods.registry import check_options
 
     for text in options:
         method, key, value = parse_option(text)
@@ -181,6 +206,7 @@ def with_options(
                 f"--option {text!r} is for {method!r}, which is not requested.{suggestion(method, methods)} "
                 f"Requested: {', '.join(methods)}"
             )
+        check_options(method, {key: value})
         methods[method][key] = value
     return methods
 
