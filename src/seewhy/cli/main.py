@@ -16,10 +16,14 @@ from typing import Any, TextIO
 from seewhy.cli import visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
+from seewhy.errors import SeewhyError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seewhy._version import __version__
+
     parser = argparse.ArgumentParser(prog="seewhy", description="Show why a CNN made a prediction.")
+    parser.add_argument("--version", action="version", version=f"seewhy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     explain = commands.add_parser(
@@ -31,12 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--model",
         action="append",
-        help="model name (repeat for models side by side; default efficientnet_lite0)",
+        help="model name (repeat for models side by side, all explaining the first model's "
+        "classes; default efficientnet_lite0)",
     )
     explain.add_argument(
         "--weights",
         action="append",
         help="checkpoint path, or 'random' (one per --model, or one for all)",
+    )
+    explain.add_argument(
+        "--labels",
+        action="append",
+        metavar="FILE",
+        help="class names: one per line, or a JSON list or {id: name} dict (one per --model, or one for all)",
+    )
+    explain.add_argument(
+        "--crop",
+        action="store_true",
+        help="resize the shorter side, then centre-crop (torchvision's convention) instead of "
+        "squashing the whole photo to a square",
     )
     explain.add_argument("--layer", action="append", help="layer name or 'auto' (repeatable)")
     explain.add_argument(
@@ -87,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint path (default: random weights; the layers are the same)",
     )
     layers.add_argument(
-        "--all", action="store_true", help="list every module, not only spatial ones"
+        "--all",
+        action="store_true",
+        help="list every module, not only those with a map, grid or token output "
+        "(Identity and pure containers included)",
     )
 
     commands.add_parser("models", help="list bundled and known model names")
@@ -98,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seewhy`` console script."""
-    from seewhy.errors import SeewhyError
 
     args = build_parser().parse_args(argv)
     try:
@@ -212,8 +231,8 @@ def with_options(
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from seewhy.errors import ImageError, SeewhyError
-    from seewhy.explain import Explainer
+    from seewhy.errors import ImageError
+    from seewhy.explain import Explainer, explain_models
     from seewhy.io import load_inputs
     from seewhy.methods.registry import normalize_methods
     from seewhy.models import load_model
@@ -221,50 +240,43 @@ def _explain(args: argparse.Namespace) -> int:
     from seewhy.result import InputRecord
 
     models = args.model or ["efficientnet_lite0"]
-    weights = args.weights or [None]
-    if len(weights) not in (1, len(models)):
-        raise SeewhyError(
-            f"give one --weights for all models or one per --model: got {len(weights)} for {len(models)} models"
-        )
-    if len(weights) == 1:
-        weights = weights * len(models)
+    weights = _per_model(args.weights, models, "--weights")
+    labels = _per_model(args.labels, models, "--labels")
     methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
     targets = args.classes if args.classes else f"top{args.top or 1}"
     inputs = args.inputs or [str(example_image())]
-    loaded = [
+    explainers = [
         Explainer(
-            load_model(name, weight, device=args.device),
+            load_model(name, weight, labels=label, device=args.device, crop=args.crop or None),
             layer=args.layer or "auto",
             batch_size=args.batch_size,
             fast=args.fast,
         )
-        for name, weight in zip(models, weights)
+        for name, weight, label in zip(models, weights, labels)
     ]
-    results = []
-    for explainer in loaded:
-        try:
-            result = explainer.explain(
-                inputs,
-                methods,
-                _per_image(targets),
-                score=args.score,
-                counterfactual=args.counterfactual,
-                progress=None,
-            )
-        except ImageError as error:
-            records = error.records
-            if records is None:  # the raiser did not list the inputs: read them to know why
-                records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
-            if any(r.ok for r in records):
-                raise
-            for record in records:
-                print(f"seewhy: {record.error}", file=sys.stderr)
-            write_report(error_entries(records, explainer.model.name), args.out)
-            print(f"seewhy: error: {error}", file=sys.stderr)
-            return 1
-        results.append(result)
+    try:
+        results = explain_models(
+            explainers,
+            inputs,
+            methods,
+            _per_image(targets),
+            score=args.score,
+            counterfactual=args.counterfactual,
+            progress=None,
+        )
+    except ImageError as error:
+        records = error.records
+        if records is None:  # the raiser did not list the inputs: read them to know why
+            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
+        if any(r.ok for r in records):
+            raise
+        for record in records:
+            print(f"seewhy: {record.error}", file=sys.stderr)
+        write_report(error_entries(records, explainers[0].model.name), args.out)
+        print(f"seewhy: error: {error}", file=sys.stderr)
+        return 1
     report = save_results(results, args.out)
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
@@ -273,6 +285,21 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
     print(f"wrote {report.parent}/ (figures, overlays, maps, {report.name})")
     return 0 if len(results[0]) > 0 else 1
+
+
+def _per_model(values: list[str] | None, models: list[str], flag: str) -> list[str | None]:
+    """One value of a repeatable flag per model: none given (None each), one for all, or
+    one per ``--model`` in order."""
+    if not values:
+        return [None] * len(models)
+    if len(values) == 1:
+        return values * len(models)
+    if len(values) != len(models):
+        raise SeewhyError(
+            f"give one {flag} for all models or one per --model, in order: got "
+            f"{len(values)} {flag} for {len(models)} models"
+        )
+    return list(values)
 
 
 def _per_image(targets: object) -> object:
@@ -294,7 +321,7 @@ def _layers(args: argparse.Namespace) -> int:
     example = torch.zeros(1, len(model.mean), model.input_size, model.input_size)
     chosen = auto_layer(model.module, example)
     for info in probe_layers(model.module, example):
-        if not (args.all or info.spatial):
+        if not (args.all or (info.spatial and not info.redundant) or info.name == chosen):
             continue
         mark = "*" if info.name == chosen else " "
         shape = "x".join(map(str, info.shape[1:])) if info.shape else "-"
