@@ -199,11 +199,8 @@ class Explainer:
         objective = Objective(targets, score, counterfactual)
         skipped = [] if isinstance(images, torch.Tensor) else skipped_files(images)
         if skipped:
-            warn(
-                f"skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} that "
-                f"{'are' if len(skipped) > 1 else 'is'} not an image (by suffix): "
-                + ", ".join(skipped)
-            )
+            what = "files that are not images" if len(skipped) > 1 else "file that is not an image"
+            warn(f"skipped {len(skipped)} {what} (by suffix): {', '.join(skipped)}")
         records, batch = self._prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
