@@ -55,6 +55,7 @@ OK_ENTRY = {
     "maps": {},
     "layers": {"gradcam": "features.3"},
     "refused": {},
+    "request": {},
 }
 ERROR_ENTRY = {
     "image": SOURCES[1],
@@ -109,15 +110,19 @@ def test_save_results_writes_maps_overlays_figures_and_the_report(tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000_cat_one", "002_dog", "report.json"]
 
     entry = report[2]
-    without_files = {k: v for k, v in entry.items() if k not in ("maps", "figure")}
+    files = ("maps", "figure", "input", "layer_maps")
+    without_files = {k: v for k, v in entry.items() if k not in files}
     assert without_files == {
         k: v for k, v in report_entry(result, RECORDS[2]).items() if k != "maps"
     }
     assert entry["figure"] == "002_dog/figure.png"
+    assert entry["input"] == "002_dog/tiny_net/input.png"
+    assert entry["layer_maps"] == {"gradcam": "002_dog/tiny_net/gradcam.layer.npy"}
     assert entry["maps"] == {
         "gradcam": {
             "npy": "002_dog/tiny_net/gradcam.npy",
             "overlays": ["002_dog/tiny_net/gradcam_t0.png", "002_dog/tiny_net/gradcam_t1.png"],
+            "display": "cam",
         },
         "smooth:saliency": {
             "npy": "002_dog/tiny_net/smooth_saliency.npy",
@@ -125,6 +130,7 @@ def test_save_results_writes_maps_overlays_figures_and_the_report(tmp_path: Path
                 "002_dog/tiny_net/smooth_saliency_t0.png",
                 "002_dog/tiny_net/smooth_saliency_t1.png",
             ],
+            "display": "abs",
             "attribution": "002_dog/tiny_net/smooth_saliency_attribution.npy",
             "delta": [0.0, 2.0],
         },

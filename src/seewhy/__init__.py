@@ -2,9 +2,11 @@
 
 >>> import seewhy
 >>> lm = seewhy.load_model("efficientnet_lite0")
->>> res = seewhy.Explainer(lm).explain(["cat.jpg"], methods=["gradcam"], targets="top5")
+>>> res = seewhy.Explainer(lm).explain(seewhy.data.example_image(), targets="top5")
 """
 
+from seewhy import data
+from seewhy._version import __version__ as __version__
 from seewhy.errors import (
     ImageError,
     ImageShapeError,
@@ -17,13 +19,12 @@ from seewhy.errors import (
     SeewhyWarning,
     TargetError,
 )
-from seewhy.explain import Explainer
+from seewhy.explain import Explainer, explain_models
+from seewhy.load import load_result, load_results
 from seewhy.methods import available_methods, register
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult
 from seewhy.synthesis import synthesize
-
-__version__ = "0.1.0"
 
 SUBMODULES = ("localize", "metrics")  # imported on first use: they pull in SciPy
 
@@ -51,6 +52,10 @@ __all__ = [
     "SeewhyError",
     "TargetError",
     "available_methods",
+    "data",
+    "explain_models",
+    "load_result",
+    "load_results",
     "load_model",
     "localize",
     "metrics",

@@ -1,19 +1,30 @@
 """Keeping results: per-input folders of overlays, figures and maps, and one ``report.json``.
 
-``report.json`` is a list with one entry per input and model, in input order::
+``report.json`` is a list with one entry per input and model, in input order, then one per
+file skipped in a folder::
 
-    {"image": source, "status": "ok" | "error", "error": message | None, "model": name,
-     "targets": [{"class", "label", "score", "prob"}, ...], "maps": {method: files},
-     "layers": {method: layer | [layer, ...]}, "refused": {method: reason}, "figure": path,
-     "boxes": {method: [[x0, y0, x1, y1] | None per target]}, "box_threshold": share}
+    {"image": source, "status": "ok" | "error" | "skipped", "error": message | None,
+     "model": name, "targets": [{"class", "label", "score", "prob"}, ...],
+     "maps": {method: files}, "layers": {method: layer | [layer, ...]},
+     "refused": {method: reason}, "request": {...}, "input": png, "layer_maps": {key: npy},
+     "figure": path}
 
-``layers`` and ``refused`` (the methods that could not run on this model or layer, with
-why; ``{}`` when all ran) are only in entries of explained inputs, ``figure`` only in those :func:`save_results`
-wrote. A method computed at several layers has the list of its layers; its ``maps`` files are
-those of the fused map, plus ``"layers": {layer: npy}``, each layer's own map (T, H, W). Inputs that could not be read have ``"status": "error"``, their message, no targets and
-no maps, whether the call explained other inputs (:func:`report_entry`) or none
-(:func:`error_entries`). ``boxes`` and ``box_threshold`` are there only when asked for
-(``save_results(..., box_threshold=0.15)``, ``seewhy explain --boxes``).
+``layers``, ``refused`` (the methods that could not run on this model or layer, with why;
+``{}`` when all ran) and ``request`` (every parameter of the call: model and weights,
+layers, methods with all their options, targets as requested, score, counterfactual,
+fast, batch size, device, versions; :meth:`seewhy.explain.Explainer.request`) are only in
+entries of explained inputs; ``input`` (the image as the model saw it), ``layer_maps`` (the
+maps at the layer's resolution, keyed as ``res.layer_maps``) and ``figure`` only in those
+:func:`save_results` wrote. ``maps[method]`` has ``npy``, ``overlays``, ``display`` (how the
+map is drawn), and ``attribution``/``delta`` where the method has them. A method computed
+at several layers has the list of its layers; its ``maps`` files are those of the fused map,
+plus ``"layers": {layer: npy}``, each layer's own map (T, H, W). Inputs that could not be
+read have ``"status": "error"``, their message, no targets and no maps, whether the call
+explained other inputs (:func:`report_entry`) or none (:func:`error_entries`). Files of a
+folder left out as not images (``.txt``, ``.svg``) have ``"status": "skipped"`` and
+``"model": None`` (:func:`skipped_entries`). :func:`seewhy.load_result` reads it all back. ``boxes`` and
+``box_threshold`` are there only when asked for (``save_results(..., box_threshold=0.15)``,
+``seewhy explain --boxes``).
 """
 
 from __future__ import annotations
@@ -25,13 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
+from seewhy.record import jsonable
 from seewhy.render import explanation_figure, save_figure
 from seewhy.render.boxes import draw_boxes
 from seewhy.result import ExplanationResult, InputRecord
 
-__all__ = ["error_entries", "report_entry", "save_results", "write_report"]
+__all__ = ["error_entries", "report_entry", "save_results", "skipped_entries", "write_report"]
 
 
 def _safe(text: str) -> str:
@@ -73,6 +86,7 @@ def report_entry(
             )
         entry["layers"] = dict(result.layers)
         entry["refused"] = dict(result.refused)
+        entry["request"] = jsonable(result.options)
         if box_threshold is not None:
             from seewhy.localize import boxes
 
@@ -84,6 +98,21 @@ def report_entry(
                 for method, maps in result.maps.items()
             }
     return entry
+
+
+def skipped_entries(skipped: Sequence[str]) -> list[dict[str, Any]]:
+    """The entries of files a folder held that were not read, as not images by suffix."""
+    return [
+        {
+            "image": path,
+            "status": "skipped",
+            "error": f"{path}: skipped, not an image file by its suffix",
+            "model": None,
+            "targets": [],
+            "maps": {},
+        }
+        for path in skipped
+    ]
 
 
 def error_entries(records: Sequence[InputRecord], model: str) -> list[dict[str, Any]]:
@@ -132,6 +161,13 @@ def save_results(
                 b = own.index
                 model_dir = folder / _safe(result.model_name)
                 model_dir.mkdir(parents=True, exist_ok=True)
+                image = model_dir / "input.png"
+                Image.fromarray(result.images[b]).save(image, compress_level=1)
+                entry["input"] = str(image.relative_to(out))
+                for key, layer_map in result.layer_maps.items():
+                    npy = model_dir / f"{_safe(key)}.layer.npy"
+                    np.save(npy, layer_map[b].numpy())
+                    entry.setdefault("layer_maps", {})[key] = str(npy.relative_to(out))
                 for method, maps in result.maps.items():
                     npy = model_dir / f"{_safe(method)}.npy"
                     np.save(npy, maps[b].numpy())
@@ -143,7 +179,11 @@ def save_results(
                             image = draw_boxes(image, [entry["boxes"][method][t]])
                         image.save(png)
                         pngs.append(str(png.relative_to(out)))
-                    entry["maps"][method] = {"npy": str(npy.relative_to(out)), "overlays": pngs}
+                    entry["maps"][method] = {
+                        "npy": str(npy.relative_to(out)),
+                        "overlays": pngs,
+                        "display": result.displays.get(method, "cam"),
+                    }
                     if method in result.attributions:
                         attr = model_dir / f"{_safe(method)}_attribution.npy"
                         np.save(attr, result.attributions[method][b].numpy())
@@ -162,4 +202,4 @@ def save_results(
             report.append(entry)
         if blocks:
             save_figure(explanation_figure(blocks, title=record.source), folder / "figure.png")
-    return write_report(report, out)
+    return write_report(report + skipped_entries(results[0].skipped), out)

@@ -112,7 +112,13 @@ class ExplanationResult:
         model_name: the model's display name.
         layers: method -> the layer it was computed at, or the list of its layers when
             there are several (methods that work on no layer have no entry).
-        options: the call's score, counterfactual flag and methods with their options.
+        options: every parameter of the call, JSON-ready (``report.json``'s ``request``):
+            ``model`` (name, source, weights, classes, preprocessing), ``layers`` (as
+            requested), ``methods`` (each with all its options, defaults included),
+            ``targets`` (as requested: ``"top5"``, a class list...), ``score``,
+            ``counterfactual``, ``fast``, ``batch_size``, ``device``, ``versions`` (seewhy,
+            torch, Python); see :meth:`seewhy.explain.Explainer.request`.
+        skipped: the files in the call's folders left out as not images by suffix.
         attributions: input-space method -> (B, T, C, H, W) raw attribution over the
             input's channels.
         deltas: method -> (B, T) convergence delta (integrated gradients: the sum of the
@@ -146,6 +152,7 @@ class ExplanationResult:
     displays: dict[str, str] = field(default_factory=dict)
     maps_by_layer: dict[str, MutableMapping[str, torch.Tensor]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def methods(self) -> list[str]:

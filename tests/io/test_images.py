@@ -20,6 +20,7 @@ from seewhy.io import (
     expand_inputs,
     load_image,
     load_inputs,
+    skipped_files,
 )
 
 
@@ -327,3 +328,14 @@ def test_wrong_type(items: object, start: str) -> None:
     assert message.endswith(
         "expected a path (str or pathlib.Path), a folder, a PIL.Image.Image or a numpy array"
     )
+
+
+def test_skipped_files_are_the_folder_s_files_that_are_not_images(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    for name in ("b.svg", "c.txt", ".hidden"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "sub").mkdir()
+    expected = [str(tmp_path / "b.svg"), str(tmp_path / "c.txt")]
+    assert skipped_files(tmp_path) == expected
+    assert skipped_files([str(tmp_path), str(tmp_path / "a.png")]) == expected
+    assert skipped_files(tmp_path / "a.png") == []

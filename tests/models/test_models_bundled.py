@@ -115,3 +115,29 @@ def test_bundled_random_and_checkpoint_weights(tmp_path, lite0):
 def test_bundled_name_is_forgiving():
     assert load_model("EfficientNet-Lite0", weights="random").name == "efficientnet_lite0"
     assert load_model("bundled:efficientnet_lite0", weights="random").input_size == 224
+
+
+def test_crop_resizes_the_shorter_side_then_centre_crops(lite0, chelsea_path) -> None:
+    """torchvision's convention: 451 x 300 -> shorter side 256 -> the centre 224 square; the
+    default squashes the whole photo, and the bundled model's p(Egyptian cat) differs."""
+    import dataclasses
+
+    import numpy as np
+    from PIL import Image
+
+    import seewhy
+
+    photo = Image.open(chelsea_path).convert("RGB")
+    cropped = seewhy.load_model("efficientnet_lite0", crop=True)
+    assert cropped.crop and not lite0.crop
+    resized = photo.resize((384, 256), Image.Resampling.BILINEAR)  # int(256 * 451 / 300) = 384
+    expected = np.asarray(resized.crop((80, 16, 304, 240)))
+    np.testing.assert_array_equal(cropped.display(photo), expected)
+    probs = {}
+    for model in (lite0, dataclasses.replace(lite0, crop=True)):
+        res = seewhy.Explainer(model).explain(chelsea_path, targets="Egyptian cat")
+        probs[model.crop] = float(res.probs[0, 0])
+    assert probs[False] > 0.5
+    assert abs(probs[False] - probs[True]) > 0.1
+    with pytest.raises(seewhy.ModelError, match="crop must be True or False"):
+        seewhy.load_model("efficientnet_lite0", "random", crop="yes")

@@ -16,10 +16,14 @@ from typing import Any, TextIO
 from seewhy.cli import sanity, visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
+from seewhy.errors import SeewhyError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seewhy._version import __version__
+
     parser = argparse.ArgumentParser(prog="seewhy", description="Show why a CNN made a prediction.")
+    parser.add_argument("--version", action="version", version=f"seewhy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     explain = commands.add_parser(
@@ -31,12 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--model",
         action="append",
-        help="model name (repeat for models side by side; default efficientnet_lite0)",
+        help="model name (repeat for models side by side, all explaining the first model's "
+        "classes; default efficientnet_lite0)",
     )
     explain.add_argument(
         "--weights",
         action="append",
         help="checkpoint path, or 'random' (one per --model, or one for all)",
+    )
+    explain.add_argument(
+        "--labels",
+        action="append",
+        metavar="FILE",
+        help="class names: one per line, or a JSON list or {id: name} dict (one per --model, or one for all)",
+    )
+    explain.add_argument(
+        "--crop",
+        action="store_true",
+        help="resize the shorter side, then centre-crop (torchvision's convention) instead of "
+        "squashing the whole photo to a square",
     )
     explain.add_argument("--layer", action="append", help="layer name or 'auto' (repeatable)")
     explain.add_argument(
@@ -100,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoint path (default: random weights; the layers are the same)",
     )
     layers.add_argument(
-        "--all", action="store_true", help="list every module, not only spatial ones"
+        "--all",
+        action="store_true",
+        help="list every module, not only those with a map, grid or token output "
+        "(Identity and pure containers included)",
     )
 
     commands.add_parser("models", help="list bundled and known model names")
@@ -112,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seewhy`` console script."""
-    from seewhy.errors import SeewhyError
 
     args = build_parser().parse_args(argv)
     try:
@@ -165,30 +184,55 @@ def _show_warning(
 
 
 def parse_option(text: str) -> tuple[str, str, object]:
-    """``"METHOD:KEY=VALUE"`` -> (method, key, value); the value is a Python literal when it
-    reads as one (``32``, ``0.5``, ``True``, ``(16, 8)``), else the string itself."""
-    import ast
+    """``"METHOD:KEY=VALUE"`` -> (method, key, value), the value read by :func:`parse_value`.
 
+    The method is everything before the last ``:`` ahead of ``=``, so
+    ``smooth:gradcam:relu=false`` sets ``relu`` of ``smooth:gradcam``."""
     from seewhy.errors import SeewhyError
 
-    method, colon, rest = text.partition(":")
-    key, equals, raw = rest.partition("=")
-    if not (colon and equals and method and key):
+    left, equals, raw = text.partition("=")
+    method, colon, key = left.rpartition(":")
+    if not (colon and equals and method.strip() and key.strip()):
         raise SeewhyError(
             f"--option {text!r} is not METHOD:KEY=VALUE (for example occlusion:window=32)"
         )
-    try:
-        value: object = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return method.strip(), key.strip(), value
+    return method.strip(), key.strip(), parse_value(raw)
+
+
+def parse_value(text: str) -> object:
+    """An option's value from its text: ``true``/``false`` in any case as booleans, ``none``
+    as None, whole numbers as ints, other numbers as floats, ``(16, 8)`` or ``[16, 8]`` as a
+    tuple, ``{...}`` as a dict; anything else is the string itself. Whether the value fits
+    the option is the method's declared type's to say (:func:`check_options`)."""
+    import ast
+
+    raw = text.strip()
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    if raw[:1] in ("(", "[", "{"):
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return raw
+        return tuple(value) if isinstance(value, list) else value
+    return raw
 
 
 def with_options(
     methods: dict[str, dict[str, Any]], options: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """``methods`` with each ``--option`` added to its method, which must be requested."""
+    """``methods`` with each ``--option`` added to its method, which must be requested; each
+    value checked against the type the method declares for it."""
     from seewhy.errors import MethodError, suggestion
+    from seewhy.methods.registry import check_options
 
     for text in options:
         method, key, value = parse_option(text)
@@ -197,13 +241,14 @@ def with_options(
                 f"--option {text!r} is for {method!r}, which is not requested.{suggestion(method, methods)} "
                 f"Requested: {', '.join(methods)}"
             )
+        check_options(method, {key: value})
         methods[method][key] = value
     return methods
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from seewhy.errors import ImageError, SeewhyError
-    from seewhy.explain import Explainer
+    from seewhy.errors import ImageError
+    from seewhy.explain import Explainer, explain_models
     from seewhy.io import load_inputs
     from seewhy.methods.registry import normalize_methods
     from seewhy.models import load_model
@@ -211,13 +256,8 @@ def _explain(args: argparse.Namespace) -> int:
     from seewhy.result import InputRecord
 
     models = args.model or ["efficientnet_lite0"]
-    weights = args.weights or [None]
-    if len(weights) not in (1, len(models)):
-        raise SeewhyError(
-            f"give one --weights for all models or one per --model: got {len(weights)} for {len(models)} models"
-        )
-    if len(weights) == 1:
-        weights = weights * len(models)
+    weights = _per_model(args.weights, models, "--weights")
+    labels = _per_model(args.labels, models, "--labels")
     methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
@@ -227,38 +267,36 @@ def _explain(args: argparse.Namespace) -> int:
         )
     targets = args.classes if args.classes else f"top{args.top or 1}"
     inputs = args.inputs or [str(example_image())]
-    loaded = [
+    explainers = [
         Explainer(
-            load_model(name, weight, device=args.device),
+            load_model(name, weight, labels=label, device=args.device, crop=args.crop or None),
             layer=args.layer or "auto",
             batch_size=args.batch_size,
             fast=args.fast,
         )
-        for name, weight in zip(models, weights)
+        for name, weight, label in zip(models, weights, labels)
     ]
-    results = []
-    for explainer in loaded:
-        try:
-            result = explainer.explain(
-                inputs,
-                methods,
-                _per_image(targets),
-                score=args.score,
-                counterfactual=args.counterfactual,
-                progress=None,
-            )
-        except ImageError as error:
-            records = error.records
-            if records is None:  # the raiser did not list the inputs: read them to know why
-                records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
-            if any(r.ok for r in records):
-                raise
-            for record in records:
-                print(f"seewhy: {record.error}", file=sys.stderr)
-            write_report(error_entries(records, explainer.model.name), args.out)
-            print(f"seewhy: error: {error}", file=sys.stderr)
-            return 1
-        results.append(result)
+    try:
+        results = explain_models(
+            explainers,
+            inputs,
+            methods,
+            _per_image(targets),
+            score=args.score,
+            counterfactual=args.counterfactual,
+            progress=None,
+        )
+    except ImageError as error:
+        records = error.records
+        if records is None:  # the raiser did not list the inputs: read them to know why
+            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
+        if any(r.ok for r in records):
+            raise
+        for record in records:
+            print(f"seewhy: {record.error}", file=sys.stderr)
+        write_report(error_entries(records, explainers[0].model.name), args.out)
+        print(f"seewhy: error: {error}", file=sys.stderr)
+        return 1
     report = save_results(results, args.out, args.box_threshold if args.boxes else None)
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
@@ -267,6 +305,21 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
     print(f"wrote {report.parent}/ (figures, overlays, maps, {report.name})")
     return 0 if len(results[0]) > 0 else 1
+
+
+def _per_model(values: list[str] | None, models: list[str], flag: str) -> list[str | None]:
+    """One value of a repeatable flag per model: none given (None each), one for all, or
+    one per ``--model`` in order."""
+    if not values:
+        return [None] * len(models)
+    if len(values) == 1:
+        return values * len(models)
+    if len(values) != len(models):
+        raise SeewhyError(
+            f"give one {flag} for all models or one per --model, in order: got "
+            f"{len(values)} {flag} for {len(models)} models"
+        )
+    return list(values)
 
 
 def _per_image(targets: object) -> object:
@@ -288,7 +341,7 @@ def _layers(args: argparse.Namespace) -> int:
     example = torch.zeros(1, len(model.mean), model.input_size, model.input_size)
     chosen = auto_layer(model.module, example)
     for info in probe_layers(model.module, example):
-        if not (args.all or info.spatial):
+        if not (args.all or (info.spatial and not info.redundant) or info.name == chosen):
             continue
         mark = "*" if info.name == chosen else " "
         shape = "x".join(map(str, info.shape[1:])) if info.shape else "-"

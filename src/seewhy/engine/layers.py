@@ -13,6 +13,9 @@ from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model
 from seewhy.engine.spatial import model_hints, read_shape
 from seewhy.errors import LayerError, suggestion
 
+#: Module classes that only run their children in order.
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -36,6 +39,14 @@ class LayerInfo:
     @property
     def spatial(self) -> bool:
         return self.reading is not None
+
+    @property
+    def redundant(self) -> bool:
+        """An ``Identity`` (its output is its input, listed above it) or a nested pure
+        container (``blocks.3``, a ``Sequential`` whose output is its last block's);
+        top-level containers (ResNet's ``layer4``) are kept, as their names are the ones
+        people give. ``seewhy layers`` hides these unless ``--all``."""
+        return self.kind == "Identity" or (self.kind in CONTAINERS and "." in self.name)
 
 
 # Adaptive pooling resamples to a fixed size (VGG's 7x7 ``avgpool``): part of the head.

@@ -7,5 +7,6 @@ an :class:`~seewhy.result.ExplanationResult`.
 
 from seewhy.explain.explainer import Explainer
 from seewhy.explain.plan import ChunkMaps, Plan
+from seewhy.explain.side_by_side import explain_models
 
-__all__ = ["ChunkMaps", "Explainer", "Plan"]
+__all__ = ["ChunkMaps", "Explainer", "Plan", "explain_models"]

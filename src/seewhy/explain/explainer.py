@@ -20,9 +20,10 @@ from seewhy.engine.targets import Objective, TargetSpec, check_count
 from seewhy.errors import ImageError, LayerError, MethodRefusal, OptionError, warn
 from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
-from seewhy.io import load_inputs
-from seewhy.methods.registry import MethodRequest, normalize_methods
+from seewhy.io import load_inputs, skipped_files
+from seewhy.methods.registry import MethodRequest, normalize_methods, resolved_options
 from seewhy.models import LoadedModel, load_model
+from seewhy.record import jsonable, versions
 from seewhy.result import ExplanationResult, InputRecord
 
 ImageInput = Any  # a path, folder, PIL image, array, a list of those, or a (B, C, H, W) tensor
@@ -196,14 +197,51 @@ class Explainer:
         """
         request = normalize_methods(methods)
         objective = Objective(targets, score, counterfactual)
+        skipped = [] if isinstance(images, torch.Tensor) else skipped_files(images)
+        if skipped:
+            what = "files that are not images" if len(skipped) > 1 else "file that is not an image"
+            warn(f"skipped {len(skipped)} {what} (by suffix): {', '.join(skipped)}")
         records, batch = self._prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
             raise ImageError(f"no image could be read: {errors}", records=records)
         check_count(targets, batch.shape[0], "readable images")
         extra = self._forward_args(forward_args, forward_kwargs, records)
+        options = self.request(request, objective, forward_args, forward_kwargs)
         with placed(self.model.module, self.device):
-            return self._explain(batch, records, request, objective, extra, progress)
+            result = self._explain(batch, records, request, objective, extra, progress)
+        result.options = options
+        result.skipped = skipped
+        return result
+
+    def request(
+        self,
+        methods: Mapping[str, Mapping[str, Any]],
+        objective: Objective,
+        forward_args: Sequence[Any] | None = None,
+        forward_kwargs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Every parameter of a call, JSON-ready (:mod:`seewhy.record`): ``res.options`` and
+        ``report.json``'s ``request``. ``methods`` carry every option, defaults included;
+        ``layers`` is the request (``res.layers`` has the layers each method ran at);
+        ``targets`` the request as given (``"top5"``, a class list...)."""
+        return jsonable(
+            {
+                "model": self.model.describe(),
+                "layers": self.layer_request,
+                "methods": {name: resolved_options(name, o) for name, o in methods.items()},
+                "targets": objective.targets,
+                "score": objective.score,
+                "counterfactual": objective.counterfactual,
+                "fast": self.fast,
+                "batch_size": self.batch_size,
+                "device": str(self.device),
+                "reshape": self.reshape,
+                "forward_args": None if forward_args is None else list(forward_args),
+                "forward_kwargs": None if forward_kwargs is None else dict(forward_kwargs),
+                "versions": versions(),
+            }
+        )
 
     def _forward_args(
         self,
@@ -286,6 +324,7 @@ class Explainer:
             model_name=self.model.name,
             layers=per_method.layers,
             options={"score": score, "counterfactual": counterfactual, "methods": request},
+            # explain() replaces these with the full request (Explainer.request)
             attributions=per_method.attributions,
             deltas=per_method.deltas,
             displays=displays,

@@ -9,6 +9,7 @@ from seewhy.io.images import (
     expand_inputs,
     load_image,
     load_inputs,
+    skipped_files,
 )
 from seewhy.io.rgb import as_rgb_uint8
 
@@ -20,4 +21,5 @@ __all__ = [
     "expand_inputs",
     "load_image",
     "load_inputs",
+    "skipped_files",
 ]

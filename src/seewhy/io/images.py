@@ -141,6 +141,34 @@ def _expand_folder(folder: str) -> list[str]:
     return files
 
 
+def skipped_files(items: object) -> list[str]:
+    """The files in the folders among ``items`` that :func:`expand_inputs` leaves out as not
+    images by their suffix (``notes.txt``, ``logo.svg``), sorted by name; hidden files
+    (``.DS_Store``) and subfolders are not listed. A caller says which were skipped (the
+    Explainer warns once and ``report.json`` names them)."""
+    seq = list(items) if isinstance(items, (list, tuple)) else [items]
+    skipped: list[str] = []
+    for item in seq:
+        if not _is_path(item):
+            continue
+        path = os.fspath(item)  # type: ignore[arg-type]
+        path = path if isinstance(path, str) else os.fsdecode(path)
+        if not os.path.isdir(path):
+            continue
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            continue  # expand_inputs reports the folder
+        skipped.extend(
+            os.path.join(path, n)
+            for n in names
+            if not n.startswith(".")
+            and os.path.splitext(n)[1].lower() not in IMAGE_SUFFIXES
+            and os.path.isfile(os.path.join(path, n))
+        )
+    return skipped
+
+
 def expand_inputs(items: object) -> list[str | Image.Image | np.ndarray]:
     """Flatten one input or a list/tuple of inputs into a list of paths, PIL images and arrays.
 

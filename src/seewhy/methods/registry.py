@@ -22,6 +22,7 @@ from typing import Any
 from seewhy.errors import MethodError, suggestion
 from seewhy.methods import smooth
 from seewhy.methods.contract import BACKWARD_RULES, DISPLAYS, MethodFunction, MethodSpec
+from seewhy.methods.option_types import check_value, declared_types
 
 FAMILIES = ("cam", "input")
 #: What a call may ask for: a name, a list of names, or ``{name: options}``.
@@ -131,6 +132,18 @@ def method_options(name: str) -> list[str]:
     return [p for p in inspect.signature(spec.function).parameters if p != "inputs"]
 
 
+def option_types(name: str) -> dict[str, Any]:
+    """``{option: type hint}`` of every option ``name`` takes (the order of
+    :func:`method_options`), read from the method's signature; for ``smooth:<method>`` the
+    method's own, then the wrapper's."""
+    spec = get_method(name)
+    if spec.inner is not None:
+        inner = option_types(spec.inner)
+        wrapper = declared_types(smooth.smooth)
+        return {**inner, **{option: wrapper[option] for option in smooth.OPTIONS}}
+    return declared_types(spec.function)
+
+
 def get_cam(name: object, option: str = "cam") -> MethodSpec:
     """The CAM-family method called ``name``: a companion CAM given by a method's ``option``
     (guided Grad-CAM's ``cam=``)."""
@@ -151,7 +164,9 @@ def companion_of(spec: MethodSpec, options: Mapping[str, Any]) -> MethodSpec | N
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
-    """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks."""
+    """A MethodError naming the allowed options when ``options`` has a key ``name`` lacks;
+    an OptionError naming the expected type when a value does not fit the type the method
+    declares (:mod:`seewhy.methods.option_types`)."""
     allowed = method_options(name)
     unknown = [key for key in options if key not in allowed]
     if unknown:
@@ -159,6 +174,29 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
             f"method {name!r} has no option {unknown[0]!r}.{suggestion(unknown[0], allowed)} "
             f"Allowed options: {', '.join(allowed) or 'none'}"
         )
+    types = option_types(name)
+    for key, value in options.items():
+        check_value(name, key, types[key], value)
+
+
+def resolved_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with every option ``name`` takes that they leave out at its default
+    (``{"relu": True}`` for ``gradcam`` given ``{}``); ``smooth:<method>`` adds the wrapper's
+    defaults to the method's. What a run records as the options it used."""
+    spec = get_method(name)
+    if spec.inner is not None:
+        defaults = {**_defaults(get_method(spec.inner).function), **_defaults(smooth.smooth)}
+    else:
+        defaults = _defaults(spec.function)
+    return {**defaults, **options}
+
+
+def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
 
 
 def normalize_methods(methods: MethodRequest) -> dict[str, dict[str, Any]]:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from seewhy.models.base import LoadedModel, make_selector
-from seewhy.models.labels import imagenet_labels
+from seewhy.models.labels import imagenet_labels, read_labels
 from seewhy.models.loader import known_models, load_model, resolve
 from seewhy.models.registry import register
 
@@ -17,6 +17,7 @@ __all__ = [
     "known_models",
     "load_model",
     "make_selector",
+    "read_labels",
     "register",
     "resolve",
 ]

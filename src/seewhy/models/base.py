@@ -38,6 +38,10 @@ class LoadedModel:
             (:data:`LUMA`), normalized (:meth:`normalize`).
         labels: class names by index, where the model has them.
         output: selects the class-score tensor from a tuple, dict or ``ModelOutput``.
+        resize: resize images to ``input_size`` (False: feed them at their own size).
+        crop: resize the shorter side then centre-crop (torchvision's convention) instead of
+            squashing the whole photo to a square; see :meth:`display`.
+        crop_pct: with ``crop``, the share of the resized shorter side that is kept.
     """
 
     module: nn.Module
@@ -49,6 +53,7 @@ class LoadedModel:
     output: OutputSelector | None = None
     resize: bool = True
     crop: bool = False
+    crop_pct: float = 0.875
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +66,31 @@ class LoadedModel:
             defaults.update(mean=GRAY_MEAN, std=GRAY_STD)
         return cls(module=module, **{**defaults, **fields})
 
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes the model scores, where known (its labels' count otherwise)."""
+        classes = self.extra.get("num_classes")
+        if classes is None and self.labels:
+            classes = len(self.labels)
+        return classes
+
+    def describe(self) -> dict[str, Any]:
+        """What a run records of the model (``report.json``'s ``request.model``): its name,
+        source and weights, classes, preprocessing, and where its labels came from."""
+        return {
+            "name": self.name,
+            "source": self.extra.get("source"),
+            "weights": self.extra.get("weights"),
+            "num_classes": self.num_classes,
+            "labels": self.extra.get("labels", "bundled" if self.labels else None),
+            "input_size": self.input_size,
+            "resize": self.resize,
+            "crop": self.crop,
+            "crop_pct": self.crop_pct if self.crop else None,
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+        }
+
     def display(self, image: Image.Image | np.ndarray) -> np.ndarray:
         """The (size, size, 3) uint8 view of ``image`` that the model sees.
 
@@ -68,8 +98,11 @@ class LoadedModel:
         or RGBA arrays of uint8, uint16, other integers or floats).
 
         By default the whole photo is resized to ``input_size`` x ``input_size`` (bilinear),
-        so every part of it can be explained. With ``crop=True`` the shorter side is resized
-        and the longer side center-cropped instead, keeping the aspect ratio.
+        so every part of it can be explained (its aspect ratio is not kept). With
+        ``crop=True``, torchvision's evaluation convention: the shorter side is resized to
+        ``int(input_size / crop_pct)`` (256 for 224 at the default 0.875), keeping the aspect
+        ratio, then the centre ``input_size`` square is cut out (the model then sees, and
+        explains, only that square).
         """
         array = as_rgb_uint8(image)
         if not self.resize:
@@ -79,10 +112,13 @@ class LoadedModel:
         if not self.crop:
             return np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
         width, height = pil.size
-        scale = size / min(width, height)
-        new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+        short = max(size, int(size / self.crop_pct))
+        if width <= height:
+            new_w, new_h = short, int(short * height / width)
+        else:
+            new_w, new_h = int(short * width / height), short
         pil = pil.resize((new_w, new_h), Image.Resampling.BILINEAR)
-        left, top = (new_w - size) // 2, (new_h - size) // 2
+        left, top = int(round((new_w - size) / 2)), int(round((new_h - size) / 2))
         return np.asarray(pil.crop((left, top, left + size, top + size)))
 
     def normalize(self, displays: Sequence[np.ndarray]) -> torch.Tensor:

@@ -19,7 +19,7 @@ from seewhy.models import (
 )
 from seewhy.models.base import LoadedModel, OutputSelector, make_selector
 from seewhy.models.checkpoint import infer_num_classes, load_by_keys, read_checkpoint
-from seewhy.models.labels import imagenet_labels
+from seewhy.models.labels import imagenet_labels, read_labels
 from seewhy.models.registry import BUNDLED, WeightsSpec
 
 LIBRARIES: dict[str, ModuleType] = {"torchvision": torchvision_models, "timm": timm_models}
@@ -36,12 +36,13 @@ def load_model(
     weights: WeightsSpec = None,
     *,
     output: int | str | OutputSelector | None = None,
-    labels: list[str] | None = None,
+    labels: Sequence[str] | str | os.PathLike | None = None,
     input_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     device: str | torch.device | None = None,
     display_name: str | None = None,
+    crop: bool | None = None,
 ) -> LoadedModel:
     """A model ready to explain, in eval mode.
 
@@ -55,17 +56,27 @@ def load_model(
             of a checkpoint (a state dict, possibly under ``"state_dict"``/``"model"``).
         output: picks the class scores when the model returns a tuple, dict or ModelOutput:
             an index, a key, an attribute name or a function.
-        labels: class names; for a library model built randomly or from a checkpoint, their
-            count also sets the number of classes.
+        labels: class names, or the path of a file of them (one name per line, or a JSON
+            list, or a JSON ``{"0": name, ...}`` dict; :func:`~seewhy.models.labels.read_labels`);
+            for a library model built randomly or from a checkpoint, their count also sets
+            the number of classes.
         input_size, mean, std: override the preprocessing.
         device: where to move the module (once, here); a device this machine lacks is an
             OptionError listing the ones it has.
         display_name: the name shown in reports (default: the model name or class name).
+        crop: ``True`` resizes the shorter side, then centre-crops (torchvision's
+            evaluation convention, :meth:`LoadedModel.display`); ``False`` squashes the whole
+            photo to the square input. ``None`` keeps the model's default, which is ``False``
+            for every model seewhy loads (bundled, torchvision, timm and your own), so that
+            every part of the photo is seen and can be explained.
 
     Raises:
         ModelError: unknown name, unreadable or mismatched checkpoint, failed download, or a
             bad option.
     """
+    labels_file = None
+    if isinstance(labels, (str, os.PathLike)):
+        labels_file, labels = os.fspath(labels), read_labels(labels)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ModelError(
             f"weights must be None, 'random' or a checkpoint path, not {type(weights).__name__}"
@@ -82,7 +93,7 @@ def load_model(
         raise ModelError(
             f"load_model takes a model name or an nn.Module, not {type(name).__name__}"
         )
-    return customize(
+    loaded = customize(
         loaded,
         output=output,
         labels=labels,
@@ -91,7 +102,11 @@ def load_model(
         std=std,
         device=device,
         display_name=display_name,
+        crop=crop,
     )
+    if labels_file is not None:
+        loaded.extra["labels"] = labels_file
+    return loaded
 
 
 def resolve(name: str) -> tuple[str, str]:
@@ -190,6 +205,7 @@ def customize(
     std: Sequence[float] | None,
     device: str | torch.device | None,
     display_name: str | None,
+    crop: bool | None = None,
 ) -> LoadedModel:
     """``loaded`` with the caller's overrides applied and checked."""
     changes: dict = {}
@@ -208,6 +224,7 @@ def customize(
                 f"labels has {len(labels)} names but {loaded.name!r} has {classes} classes"
             )
         changes["labels"] = labels
+        changes["extra"] = {**loaded.extra, "labels": f"{len(labels)} given"}
     if input_size is not None:
         if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
             raise ModelError(f"input_size must be a positive int, not {input_size!r}")
@@ -222,6 +239,10 @@ def customize(
             changes[key] = values * 3 if three else values
     if display_name is not None:
         changes["name"] = display_name
+    if crop is not None:
+        if not isinstance(crop, bool):
+            raise ModelError(f"crop must be True or False, not {crop!r}")
+        changes["crop"] = crop
     if device is not None:
         device = resolve_device(device)  # a device this machine lacks: an OptionError
         try:
