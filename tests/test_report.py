@@ -209,5 +209,5 @@ def test_a_refused_method_is_in_the_report_with_its_reason_and_no_files(tmp_path
     entry = json.loads(save_results([result], tmp_path).read_text())[0]
     assert entry["refused"] == {"cam": "cam needs a head of global average pooling"}
     assert set(entry["maps"]) == {"gradcam", "smooth:saliency"}
-    assert result.block(0).methods == ["cam", "gradcam", "smooth:saliency"]
+    assert result.block(0).methods == ["cam", "gradcam\nlayer features.3", "smooth:saliency"]
     assert Image.open(tmp_path / entry["figure"]).size == result.figure(0).size
