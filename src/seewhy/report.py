@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from seewhy.render import SCALES, explanation_figure, save_figure
+from seewhy.render import SCALES, FigureBlock, explanation_figure, save_figure, save_png
 from seewhy.result import ExplanationResult, InputRecord, source_name
 
 __all__ = [
@@ -126,13 +126,16 @@ def save_results(
         workers: threads writing inputs at once (default: up to 4, one per CPU); the
             encoders and NumPy release the GIL, so threads overlap most of the work.
     """
-    from seewhy.errors import OptionError
+    from seewhy.errors import OptionError, suggestion
 
-    unknown = [w for w in what if w not in SAVE_WHAT]
-    if isinstance(what, str) or unknown:
-        raise OptionError(
-            f"what={what!r}: give a list of {', '.join(SAVE_WHAT)} (got {unknown or what!r})"
-        )
+    if isinstance(what, str):
+        raise OptionError(f"what must be a list of {', '.join(SAVE_WHAT)}, got the string {what!r}")
+    for name in what:
+        if name not in SAVE_WHAT:
+            raise OptionError(
+                f"cannot save {name!r}: choose from {', '.join(SAVE_WHAT)}."
+                f"{suggestion(name, SAVE_WHAT)}"
+            )
     if scale not in SCALES:
         raise OptionError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if overlay_format not in OVERLAY_FORMATS:
@@ -192,9 +195,11 @@ class _Files:
             own = result.records[position]
             entry = report_entry(result, own)
             if own.ok and own.index is not None:
-                self._write_model(result, own.index, folder, entry)
-                if "figure" in self.what:
-                    blocks.append(result.block(own.index, self.scale))
+                drawn = self.what & {"figure", "overlays"}
+                block = result.block(own.index, self.scale) if drawn else None
+                self._write_model(result, own.index, folder, entry, block)
+                if block is not None and "figure" in self.what:
+                    blocks.append(block)
                     entry["figure"] = str((folder / "figure.png").relative_to(self.out))
             entries.append(entry)
         if blocks:
@@ -203,22 +208,33 @@ class _Files:
         return entries
 
     def _write_model(
-        self, result: ExplanationResult, b: int, folder: Path, entry: dict[str, Any]
+        self,
+        result: ExplanationResult,
+        b: int,
+        folder: Path,
+        entry: dict[str, Any],
+        block: FigureBlock | None,
     ) -> None:
+        """The model's files for image ``b``; the overlays are the figure block's panels
+        (drawn once for both)."""
         model_dir = folder / _safe(result.model_name)
-        model_dir.mkdir(parents=True, exist_ok=True)
+        if self.what & {"maps", "overlays"}:
+            model_dir.mkdir(parents=True, exist_ok=True)
         suffix = OVERLAY_FORMATS[self.overlay_format]
+        columns = result.columns()
         for method, maps in result.maps.items():
             files: dict[str, Any] = entry["maps"].setdefault(method, {})
             if "maps" in self.what:
                 npy = model_dir / f"{_safe(method)}.npy"
                 np.save(npy, maps[b].numpy())
                 files["npy"] = str(npy.relative_to(self.out))
-            if "overlays" in self.what:
+            if "overlays" in self.what and block is not None and block.panels is not None:
                 pngs = []
                 for t in range(maps.shape[1]):
                     path = model_dir / f"{_safe(method)}_t{t}.{suffix}"
-                    _save_image(result.overlay(b, method, t, scale=self.scale), path, suffix)
+                    panel = block.panels[t][columns.index(method)]
+                    assert panel is not None  # a method with maps has its panels
+                    _save_image(panel, path, suffix)
                     pngs.append(str(path.relative_to(self.out)))
                 files["overlays"] = pngs
             if method in result.attributions and "maps" in self.what:
@@ -237,10 +253,10 @@ class _Files:
 
 
 def _save_image(image: Image.Image, path: Path, suffix: str) -> None:
-    """An overlay in its format, with the fast settings: PNG at zlib level 1 (about 5x
-    faster than level 6, files about 25% larger), JPEG and WebP at quality 90."""
+    """An overlay in its format, with the fast settings: PNG as :func:`~seewhy.render.
+    save_png` writes it, JPEG and WebP at quality 90."""
     if suffix == "png":
-        image.save(path, format="PNG", compress_level=1)
+        save_png(image, path)
     elif suffix == "jpg":
         image.save(path, format="JPEG", quality=90)
     else:

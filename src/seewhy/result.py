@@ -268,6 +268,11 @@ class ExplanationResult:
         CAM methods (diverging when signed); for input-space methods the drawing of their kind
         (see :func:`seewhy.render.render_panel`). ``scale`` as in :meth:`scales`."""
         scales = self.scales(index, method, scale)
+        return self._panel(index, method, target, None if scales is None else scales[target], alpha)
+
+    def _panel(
+        self, index: int, method: str, target: int, scale: Scale | None, alpha: float = 0.5
+    ) -> Image.Image:
         attribution = self.attributions.get(method)
         return render_panel(
             self.images[index],
@@ -275,7 +280,7 @@ class ExplanationResult:
             self.displays.get(method, "cam"),
             None if attribution is None else attribution[index, target].numpy(),
             alpha=alpha,
-            scale=None if scales is None else scales[target],
+            scale=scale,
         )
 
     def columns(self) -> list[str]:
@@ -318,7 +323,8 @@ class ExplanationResult:
         """The figure block of one image: rows = targets ("against: ..." when
         counterfactual), columns = methods titled with their layer (a fused map's names its
         layers), each drawn in its ``scale`` (see :meth:`scales`) with a caption saying what
-        it is; a refused method's column is an empty cell labelled with its reason."""
+        it is; a refused method's column is an empty cell labelled with its reason. Its
+        ``panels`` are drawn here, as :meth:`overlay` draws them."""
         columns = self.columns()
         count, size = self.targets.shape[1], self.images.shape[1:3]
         empty = torch.zeros(count, *size)
@@ -337,6 +343,13 @@ class ExplanationResult:
             self.caption(m, s, scale) if m in self.maps else None
             for m, s in zip(columns, scales, strict=True)
         ]
+        panels = [
+            [
+                self._panel(index, m, t, None if s is None else s[t]) if m in self.maps else None
+                for m, s in zip(columns, scales, strict=True)
+            ]
+            for t in range(count)
+        ]
         return FigureBlock(
             self.model_name,
             self.images[index],
@@ -349,6 +362,7 @@ class ExplanationResult:
             scales,
             captions,
             self.subtitle(),
+            panels,
         )
 
     def figure(self, index: int = 0, scale: str = "image") -> Image.Image:

@@ -76,6 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     visualize.add_fast_flag(explain, "1.1-3x less time")
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
+    explain.add_argument(
+        "--scale",
+        default="image",
+        choices=("map", "image", "global"),
+        help="which maps share a colour scale: each map its own, one per method for an "
+        "image's targets (default), or one per method for the whole run",
+    )
+    explain.add_argument(
+        "--save",
+        default="figure,overlays,maps",
+        metavar="WHAT",
+        help="files to write, comma separated from figure, overlays, maps (.npy); "
+        "report.json is always written (default figure,overlays,maps)",
+    )
+    explain.add_argument(
+        "--overlay-format",
+        default="png",
+        choices=("png", "jpeg", "webp"),
+        help="overlay image format (default png)",
+    )
 
     layers = commands.add_parser(
         "layers", help="list a model's candidate layers, the automatic choice marked"
@@ -239,13 +259,17 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"seewhy: error: {error}", file=sys.stderr)
             return 1
         results.append(result)
-    report = save_results(results, args.out)
+    what = [part.strip() for part in args.save.split(",") if part.strip()]
+    report = save_results(
+        results, args.out, scale=args.scale, what=what, overlay_format=args.overlay_format
+    )
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
     for result in results:
         for b, source in enumerate(result.sources):
             print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
-    print(f"wrote {report.parent}/ (figures, overlays, maps, {report.name})")
+    written = [{"figure": "figures"}.get(w, w) for w in what]
+    print(f"wrote {report.parent}/ ({', '.join([*written, report.name])})")
     return 0 if len(results[0]) > 0 else 1
 
 

@@ -9,6 +9,7 @@ from seewhy.render.figure import (
     explanation_figure,
     figure_layout,
     save_figure,
+    save_png,
 )
 from seewhy.render.overlay import blend, colorize, normalize_map, overlay, overlay_signed
 from seewhy.render.scale import SCALES, Scale, colorbar, scale_of, shared, sign_legend
@@ -30,6 +31,7 @@ __all__ = [
     "overlay_signed",
     "render_panel",
     "save_figure",
+    "save_png",
     "scale_of",
     "shared",
     "sign_legend",

@@ -11,6 +11,7 @@ scale with ``dpi``.
 from __future__ import annotations
 
 import threading
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from os import PathLike
@@ -26,7 +27,14 @@ from seewhy.render.attribution import render_panel
 from seewhy.render.overlay import to_numpy
 from seewhy.render.scale import Scale, colorbar, format_value
 
-__all__ = ["FigureBlock", "FigureLayout", "explanation_figure", "figure_layout", "save_figure"]
+__all__ = [
+    "FigureBlock",
+    "FigureLayout",
+    "explanation_figure",
+    "figure_layout",
+    "save_figure",
+    "save_png",
+]
 
 # Layout, in pixels at 100 dpi.
 _PANEL = 224  # side of one square panel
@@ -75,6 +83,9 @@ class FigureBlock:
         captions: per method, the text under its colour bar (what the scale is and what
             the colours mean), or None.
         subtitle: a line under the title, e.g. the score kind and the layer.
+        panels: per row, per method, the panel already drawn (e.g. to write it as a file
+            too), or None to draw it here from ``maps`` (with ``kinds``, ``attributions``
+            and ``scales``).
     """
 
     title: str
@@ -88,6 +99,7 @@ class FigureBlock:
     scales: list[list[Scale] | None] | None = None
     captions: list[str | None] | None = None
     subtitle: str | None = None
+    panels: list[list[Image.Image | None]] | None = None
 
 
 @dataclass
@@ -172,6 +184,12 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
                 f"block {block.title!r}: scales must have one Scale per row ({n_rows}), "
                 f"got {len(scales)}"
             )
+    if block.panels is not None and (
+        len(block.panels) != n_rows or any(len(row) != n_methods for row in block.panels)
+    ):
+        raise OptionError(
+            f"block {block.title!r}: panels must be {n_rows} rows of {n_methods} panels"
+        )
     try:
         image = as_rgb_uint8(block.image)
     except ImageShapeError as exc:
@@ -362,13 +380,15 @@ def _draw_block(
                 _empty_cell(draw, box, (block.notes or [])[m] or "", s)
                 continue
             attribution = attributions[m]
-            panel = render_panel(
-                image,
-                maps[t, m],
-                kind,
-                None if attribution is None else attribution[t],
-                scale=scales[t] if scales else None,
-            )
+            panel = block.panels[t][m] if block.panels else None
+            if panel is None:
+                panel = render_panel(
+                    image,
+                    maps[t, m],
+                    kind,
+                    None if attribution is None else attribution[t],
+                    scale=scales[t] if scales else None,
+                )
             canvas.paste(_fit(panel, s.panel), box[:2])
 
     captions = _caption_lines(block, s)
@@ -432,12 +452,20 @@ def _empty_cell(
     )  # fmt: skip
 
 
-def save_figure(image: Image.Image, path: str | PathLike[str], compress_level: int = 1) -> None:
+def save_figure(image: Image.Image, path: str | PathLike[str]) -> None:
     """Write ``image`` as a PNG to ``path``, creating missing parent directories.
 
-    ``compress_level`` 1 (zlib's fastest) writes a figure about 5x faster than PNG's
-    default 6, for files about a third larger.
+    Written with :func:`save_png`'s fast settings.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out, format="PNG", compress_level=compress_level)
+    save_png(image, out)
+
+
+def save_png(image: Image.Image, path: str | PathLike[str]) -> None:
+    """``image`` as a PNG, fast: zlib level 1 with the run-length strategy (``Z_RLE``).
+
+    On a figure or an overlay that is about 3x faster than PNG's default (level 6), for
+    files about 5% larger; level 1 with the default strategy is slower and larger still.
+    """
+    image.save(path, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)

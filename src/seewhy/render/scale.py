@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from seewhy.errors import OptionError
-from seewhy.render.overlay import colorize, to_numpy
+from seewhy.render.overlay import colorize, colormap_table, to_numpy
 
 __all__ = ["SCALES", "Scale", "colorbar", "format_value", "scale_of", "shared", "sign_legend"]
 
@@ -75,17 +75,30 @@ class Scale:
     def unit(self, heat: Any) -> np.ndarray:
         """``heat`` mapped to ``[0, 1]``: 0 the low end, 1 the high end (0.5 is zero when
         signed); an empty scale (``high == low``) maps everything to zero's place."""
-        h = np.nan_to_num(to_numpy(heat).astype(np.float64))
+        h = np.nan_to_num(np.array(to_numpy(heat), dtype=np.float32), copy=False)
         if self.kind == "abs":
-            h = np.abs(h)
+            np.abs(h, out=h)
         span = self.high - self.low
         if span <= 0.0:
-            return np.full(h.shape, 0.5 if self.signed else 0.0)
-        return np.clip((h - self.low) / span, 0.0, 1.0)
+            return np.full(h.shape, 0.5 if self.signed else 0.0, dtype=np.float32)
+        h -= self.low
+        h /= span
+        return np.clip(h, 0.0, 1.0, out=h)
 
     def colorize(self, heat: Any) -> np.ndarray:
-        """``heat`` as an ``(H, W, 3)`` uint8 image in this scale's colours."""
-        return colorize(self.unit(heat), self.cmap)
+        """``heat`` as an ``(H, W, 3)`` uint8 image in this scale's colours: the colours of
+        :func:`~seewhy.render.colorize` on :meth:`unit`, in one pass over the map."""
+        table = colormap_table(self.cmap)
+        h = np.nan_to_num(np.array(to_numpy(heat), dtype=np.float32), copy=False)
+        if self.kind == "abs":
+            np.abs(h, out=h)
+        span = self.high - self.low
+        if span <= 0.0:
+            return colorize(np.full(h.shape, 0.5 if self.signed else 0.0), self.cmap)
+        h -= self.low
+        h *= len(table) / span
+        index = np.clip(h, 0, len(table) - 1, out=h).astype(np.intp)
+        return np.take(table, index, axis=0)
 
 
 def _peaks(maps: np.ndarray, kind: str, clip_percentile: float) -> np.ndarray:
