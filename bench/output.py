@@ -248,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work / "cli", ignore_errors=True)
             seconds, _ = _run_process([*cli, "--out", str(work / "cli")], args.threads)
             rows.setdefault("seewhy CLI, default output", []).append({"total": seconds})
+        if "cli-all" in wanted:
+            shutil.rmtree(work / "cli", ignore_errors=True)
+            everything = [*cli, "--save", "figure,overlays,maps", "--out", str(work / "cli")]
+            seconds, _ = _run_process(everything, args.threads)
+            rows.setdefault("seewhy CLI, --save figure,overlays,maps", []).append({"total": seconds})
         if "script" in wanted:
             shutil.rmtree(work / "pgc", ignore_errors=True)
             script = [__file__, "--threads", str(args.threads), "--pgc-script"]

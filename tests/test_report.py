@@ -97,7 +97,7 @@ def test_write_report_makes_the_folder_and_writes_the_entries(tmp_path: Path) ->
 
 def test_save_results_writes_maps_overlays_figures_and_the_report(tmp_path: Path) -> None:
     result = _result()
-    path = save_results([result], tmp_path)
+    path = save_results([result], tmp_path, what=["figure", "overlays", "maps"])
     assert path == tmp_path / "report.json"
     report = json.loads(path.read_text())
     assert [(e["image"], e["status"]) for e in report] == [

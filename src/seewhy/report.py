@@ -33,6 +33,7 @@ from seewhy.render import SCALES, FigureBlock, explanation_figure, save_figure, 
 from seewhy.result import ExplanationResult, InputRecord, source_name
 
 __all__ = [
+    "DEFAULT_SAVE",
     "OVERLAY_FORMATS",
     "SAVE_WHAT",
     "error_entries",
@@ -94,6 +95,7 @@ def write_report(entries: Sequence[dict[str, Any]], directory: str | Path) -> Pa
 
 
 SAVE_WHAT = ("figure", "overlays", "maps")
+DEFAULT_SAVE = ("figure", "maps")
 OVERLAY_FORMATS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
 
 
@@ -101,7 +103,7 @@ def save_results(
     results: Sequence[ExplanationResult],
     directory: str | Path,
     scale: str = "image",
-    what: Sequence[str] = SAVE_WHAT,
+    what: Sequence[str] = DEFAULT_SAVE,
     overlay_format: str = "png",
     workers: int | None = None,
 ) -> Path:
@@ -121,6 +123,10 @@ def save_results(
             see :meth:`~seewhy.result.ExplanationResult.scales`.
         what: the files to write, any of ``"figure"``, ``"overlays"`` and ``"maps"`` (the
             ``.npy`` files); ``report.json`` is always written and lists only files written.
+            By default the figure and the maps: the figure holds every overlay beside its
+            colour bar, and an overlay file alone does not say its scale; ask for
+            ``"overlays"`` to have each map as its own picture too (it about doubles the
+            writing time).
         overlay_format: ``"png"`` (zlib level 1: fast, lossless), ``"jpeg"`` (quality 90) or
             ``"webp"`` (quality 90), for overlays; figures are always PNG.
         workers: threads writing inputs at once (default: up to 4, one per CPU); the
@@ -253,8 +259,8 @@ class _Files:
 
 
 def _save_image(image: Image.Image, path: Path, suffix: str) -> None:
-    """An overlay in its format, with the fast settings: PNG as :func:`~seewhy.render.
-    save_png` writes it, JPEG and WebP at quality 90."""
+    """An overlay in its format, fast: PNG as :func:`~seewhy.render.save_png` writes it,
+    JPEG and WebP at quality 90."""
     if suffix == "png":
         save_png(image, path)
     elif suffix == "jpg":

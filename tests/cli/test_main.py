@@ -34,6 +34,8 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
         "gradcam++",
         "--out",
         str(out),
+        "--save",
+        "figure,overlays,maps",
     )
     assert code == 0
     assert "Egyptian cat (285)" in stdout
@@ -275,7 +277,16 @@ def test_console_script_end_to_end(tmp_path) -> None:
 
 def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, chelsea_path) -> None:
     out = tmp_path / "out"
-    argv = ["explain", chelsea_path, "--top", "2", "--out", str(out)]
+    argv = [
+        "explain",
+        chelsea_path,
+        "--top",
+        "2",
+        "--out",
+        str(out),
+        "--save",
+        "figure,overlays,maps",
+    ]
     for method in ("gradcam", "guided_gradcam", "saliency", "smooth:gradcam"):
         argv += ["--method", method]
     code, stdout, stderr = run(capsys, *argv)

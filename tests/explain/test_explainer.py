@@ -90,7 +90,7 @@ def test_save_writes_figures_maps_and_report(tiny, tmp_path) -> None:
     res = seewhy.Explainer(tiny, layer="features").explain(
         torch.randn(2, 3, 16, 16), ["gradcam", "eigencam"], "top2"
     )
-    report_path = res.save(tmp_path / "out")
+    report_path = res.save(tmp_path / "out", what=["figure", "overlays", "maps"])
     report = json.loads(report_path.read_text())
     assert [entry["status"] for entry in report] == ["ok", "ok"]
     entry = report[0]

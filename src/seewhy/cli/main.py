@@ -85,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--save",
-        default="figure,overlays,maps",
+        default="figure,maps",
         metavar="WHAT",
-        help="files to write, comma separated from figure, overlays, maps (.npy); "
-        "report.json is always written (default figure,overlays,maps)",
+        help="files to write, comma separated from figure, overlays (one picture per map), "
+        "maps (.npy); report.json is always written (default figure,maps)",
     )
     explain.add_argument(
         "--overlay-format",

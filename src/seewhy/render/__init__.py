@@ -9,9 +9,9 @@ from seewhy.render.figure import (
     explanation_figure,
     figure_layout,
     save_figure,
-    save_png,
 )
 from seewhy.render.overlay import blend, colorize, normalize_map, overlay, overlay_signed
+from seewhy.render.png import encode_png, save_png
 from seewhy.render.scale import SCALES, Scale, colorbar, scale_of, shared, sign_legend
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "blend",
     "colorbar",
     "colorize",
+    "encode_png",
     "explanation_figure",
     "figure_layout",
     "gradient_image",

@@ -11,7 +11,6 @@ scale with ``dpi``.
 from __future__ import annotations
 
 import threading
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from os import PathLike
@@ -25,6 +24,7 @@ from seewhy.errors import ImageShapeError, OptionError
 from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.attribution import render_panel
 from seewhy.render.overlay import to_numpy
+from seewhy.render.png import save_png
 from seewhy.render.scale import Scale, colorbar, format_value
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "explanation_figure",
     "figure_layout",
     "save_figure",
-    "save_png",
 ]
 
 # Layout, in pixels at 100 dpi.
@@ -453,19 +452,8 @@ def _empty_cell(
 
 
 def save_figure(image: Image.Image, path: str | PathLike[str]) -> None:
-    """Write ``image`` as a PNG to ``path``, creating missing parent directories.
-
-    Written with :func:`save_png`'s fast settings.
-    """
+    """Write ``image`` as a PNG to ``path`` (fast, see :mod:`seewhy.render.png`), creating
+    missing parent directories."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_png(image, out)
-
-
-def save_png(image: Image.Image, path: str | PathLike[str]) -> None:
-    """``image`` as a PNG, fast: zlib level 1 with the run-length strategy (``Z_RLE``).
-
-    On a figure or an overlay that is about 3x faster than PNG's default (level 6), for
-    files about 5% larger; level 1 with the default strategy is slower and larger still.
-    """
-    image.save(path, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)

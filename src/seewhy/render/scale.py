@@ -89,7 +89,8 @@ class Scale:
         """``heat`` as an ``(H, W, 3)`` uint8 image in this scale's colours: the colours of
         :func:`~seewhy.render.colorize` on :meth:`unit`, in one pass over the map."""
         table = colormap_table(self.cmap)
-        h = np.nan_to_num(np.array(to_numpy(heat), dtype=np.float32), copy=False)
+        h = np.array(to_numpy(heat), dtype=np.float32)
+        np.copyto(h, 0.0, where=np.isnan(h))  # NaN as 0; infinities are clipped below
         if self.kind == "abs":
             np.abs(h, out=h)
         span = self.high - self.low
