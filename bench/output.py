@@ -8,12 +8,13 @@ flips and rotations, as JPEG), then explains the top 5 classes with Grad-CAM, Gr
 LayerCAM and HiResCAM on EfficientNet-Lite0 (bundled weights, layer ``bn2``), four ways:
 
 - **seewhy, Python**: in this process, the model loaded, ``Explainer.explain(paths, ...)``
-  (files read included), then ``save_results`` with the default output (figure, overlays,
-  maps); the seconds split into load (reading and resizing the files), explain and write.
+  (files read included), then ``save_results`` with the default output (figure and maps);
+  the seconds split into load (reading and resizing the files), explain and write.
 - **seewhy, Python, overlays only as JPEG**: the same ``save_results`` with
   ``what=["overlays"]`` and ``overlay_format="jpeg"``: the least writing.
 - **seewhy CLI**: ``python -m seewhy explain FOLDER --top 5 --method ...`` in a new process,
-  default output: the wall time a user waits, interpreter and model loading included.
+  default output (figure and maps), and again with ``--save figure,overlays,maps``: the wall
+  time a user waits, interpreter start, imports and model loading included.
 - **pytorch-grad-cam script**: a new process running :func:`pgc_script`: the same model and
   preprocessing, per batch of 16 one ``cam(input_tensor, targets)`` call per method and rank
   (its API takes one target per image), then per map ``show_cam_on_image`` and one
@@ -214,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", default=None, help="work in this folder and keep it")
     parser.add_argument(
         "--rows",
-        default="python,jpeg,cli,script",
-        help="rows to run, comma separated from python, jpeg, cli, script",
+        default="python,jpeg,cli,cli-all,script",
+        help="rows to run, comma separated from python, jpeg, cli, cli-all, script",
     )
     parser.add_argument("--pgc-script", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -252,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work / "cli", ignore_errors=True)
             everything = [*cli, "--save", "figure,overlays,maps", "--out", str(work / "cli")]
             seconds, _ = _run_process(everything, args.threads)
-            rows.setdefault("seewhy CLI, --save figure,overlays,maps", []).append({"total": seconds})
+            rows.setdefault("seewhy CLI, --save figure,overlays,maps", []).append(
+                {"total": seconds}
+            )
         if "script" in wanted:
             shutil.rmtree(work / "pgc", ignore_errors=True)
             script = [__file__, "--threads", str(args.threads), "--pgc-script"]

@@ -49,6 +49,20 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
     assert len(entry["maps"]["gradcam++"]["overlays"]) == 2
 
 
+def test_explain_scale_and_save_choose_the_drawing_and_the_files(
+    capsys, tmp_path, chelsea_path
+) -> None:
+    out = tmp_path / "out"
+    argv = ["explain", chelsea_path, "--top", "2", "--scale", "map", "--out", str(out)]
+    code, stdout, _ = run(capsys, *argv, "--save", "figure", "--overlay-format", "jpeg")
+    assert code == 0 and stdout.strip().endswith("(figures, report.json)")
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert (out / entry["figure"]).exists() and entry["maps"]["gradcam"] == {}
+    assert not list(out.rglob("*.npy"))
+    code, _, stderr = run(capsys, *argv, "--save", "figure,overlay")
+    assert code == 2 and "cannot save 'overlay'" in stderr and "'overlays'" in stderr
+
+
 def test_explain_with_the_layer_repeated_fuses_the_layers(capsys, tmp_path, chelsea_path) -> None:
     out = tmp_path / "out"
     code, _, _ = run(
