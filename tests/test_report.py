@@ -98,7 +98,7 @@ def test_write_report_makes_the_folder_and_writes_the_entries(tmp_path: Path) ->
 
 def test_save_results_writes_maps_overlays_figures_and_the_report(tmp_path: Path) -> None:
     result = _result()
-    path = save_results([result], tmp_path)
+    path = save_results([result], tmp_path, what=["figure", "overlays", "maps"])
     assert path == tmp_path / "report.json"
     report = json.loads(path.read_text())
     assert [(e["image"], e["status"]) for e in report] == [
@@ -178,7 +178,8 @@ def test_boxes_go_to_the_report_and_onto_the_overlays_only_when_asked(tmp_path: 
     1 (32..47, 48..63) keeps 43..47 then 57..63, both the bottom two rows."""
     result = _result()
     assert "boxes" not in report_entry(result, RECORDS[0])
-    report = json.loads(save_results([result], tmp_path, box_threshold=0.9).read_text())
+    saved = save_results([result], tmp_path, what=["overlays"], box_threshold=0.9)
+    report = json.loads(saved.read_text())
     assert report[0]["box_threshold"] == 0.9
     assert report[0]["boxes"]["gradcam"] == [[2, 3, 3, 3], [0, 3, 3, 3]]
     assert report[2]["boxes"]["gradcam"] == [[0, 2, 3, 3], [0, 2, 3, 3]]
@@ -234,5 +235,5 @@ def test_a_refused_method_is_in_the_report_with_its_reason_and_no_files(tmp_path
     entry = json.loads(save_results([result], tmp_path).read_text())[0]
     assert entry["refused"] == {"cam": "cam needs a head of global average pooling"}
     assert set(entry["maps"]) == {"gradcam", "smooth:saliency"}
-    assert result.block(0).methods == ["cam", "gradcam", "smooth:saliency"]
+    assert result.block(0).methods == ["cam", "gradcam\nlayer features.3", "smooth:saliency"]
     assert Image.open(tmp_path / entry["figure"]).size == result.figure(0).size

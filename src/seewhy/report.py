@@ -30,8 +30,11 @@ folder left out as not images (``.txt``, ``.svg``) have ``"status": "skipped"`` 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +43,20 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from seewhy.record import jsonable
-from seewhy.render import explanation_figure, save_figure
+from seewhy.render import SCALES, FigureBlock, explanation_figure, save_figure, save_png
 from seewhy.render.boxes import draw_boxes
-from seewhy.result import ExplanationResult, InputRecord
+from seewhy.result import ExplanationResult, InputRecord, source_name
 
-__all__ = ["error_entries", "report_entry", "save_results", "skipped_entries", "write_report"]
+__all__ = [
+    "DEFAULT_SAVE",
+    "OVERLAY_FORMATS",
+    "SAVE_WHAT",
+    "error_entries",
+    "report_entry",
+    "save_results",
+    "skipped_entries",
+    "write_report",
+]
 
 
 def _safe(text: str) -> str:
@@ -100,6 +112,11 @@ def report_entry(
     return entry
 
 
+def error_entries(records: Sequence[InputRecord], model: str) -> list[dict[str, Any]]:
+    """The entries of inputs that ``model`` has no result for, as none could be read."""
+    return [_base_entry(record, model) for record in records]
+
+
 def skipped_entries(skipped: Sequence[str]) -> list[dict[str, Any]]:
     """The entries of files a folder held that were not read, as not images by suffix."""
     return [
@@ -115,11 +132,6 @@ def skipped_entries(skipped: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
-def error_entries(records: Sequence[InputRecord], model: str) -> list[dict[str, Any]]:
-    """The entries of inputs that ``model`` has no result for, as none could be read."""
-    return [_base_entry(record, model) for record in records]
-
-
 def write_report(entries: Sequence[dict[str, Any]], directory: str | Path) -> Path:
     """Write ``entries`` to ``directory/report.json`` (the folder is made); returns its path."""
     out = Path(directory)
@@ -129,9 +141,18 @@ def write_report(entries: Sequence[dict[str, Any]], directory: str | Path) -> Pa
     return path
 
 
+SAVE_WHAT = ("figure", "overlays", "maps")
+DEFAULT_SAVE = ("figure", "maps")
+OVERLAY_FORMATS = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp"}
+
+
 def save_results(
     results: Sequence[ExplanationResult],
     directory: str | Path,
+    scale: str = "image",
+    what: Sequence[str] = DEFAULT_SAVE,
+    overlay_format: str = "png",
+    workers: int | None = None,
     box_threshold: float | None = None,
 ) -> Path:
     """Save one or more models' results for the same inputs into ``directory``.
@@ -143,63 +164,182 @@ def save_results(
     ``MODEL/METHOD@LAYER.npy`` (overlays and figure columns per layer would multiply the
     files and columns; the fused map is the one asked for). One
     ``report.json`` lists every input and model, errors included (and convergence deltas).
-    With ``box_threshold`` (e.g. 0.15, Grad-CAM's), each map's localization box is in the
-    report (:func:`report_entry`) and drawn on its overlay.
+
+    Args:
+        scale: which maps share a colour scale in figures and overlays: ``"map"``,
+            ``"image"`` (default) or ``"global"`` (one per method and model for all inputs);
+            see :meth:`~seewhy.result.ExplanationResult.scales`.
+        what: the files to write, any of ``"figure"``, ``"overlays"`` and ``"maps"`` (the
+            ``.npy`` files); ``report.json`` is always written and lists only files written.
+            By default the figure and the maps: the figure holds every overlay beside its
+            colour bar, and an overlay file alone does not say its scale; ask for
+            ``"overlays"`` to have each map as its own picture too (it about doubles the
+            writing time).
+        overlay_format: ``"png"`` (zlib level 1: fast, lossless), ``"jpeg"`` (quality 90) or
+            ``"webp"`` (quality 90), for overlays; figures are always PNG.
+        box_threshold: e.g. 0.15 (Grad-CAM's): each map's localization box is in the report
+            (:func:`report_entry`) and drawn on its panel, in the figure and the overlays.
+        workers: threads writing inputs at once (default: up to 4, one per CPU); the
+            encoders and NumPy release the GIL, so threads overlap most of the work.
     """
+    from seewhy.errors import OptionError, suggestion
+
+    if isinstance(what, str):
+        raise OptionError(f"what must be a list of {', '.join(SAVE_WHAT)}, got the string {what!r}")
+    for name in what:
+        if name not in SAVE_WHAT:
+            raise OptionError(
+                f"cannot save {name!r}: choose from {', '.join(SAVE_WHAT)}."
+                f"{suggestion(name, SAVE_WHAT)}"
+            )
+    if scale not in SCALES:
+        raise OptionError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if overlay_format not in OVERLAY_FORMATS:
+        raise OptionError(
+            f"overlay_format must be one of {', '.join(OVERLAY_FORMATS)}, got {overlay_format!r}"
+        )
+    for result in results:
+        _prepare(result, scale)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    report: list[dict[str, Any]] = []
     records = results[0].records
+    files = _Files(out, set(what), overlay_format, scale, box_threshold)
+    workers = workers or min(4, os.cpu_count() or 1)
     show = len(records) * len(results) > 4
-    for position, record in enumerate(tqdm(records, desc="saving", unit="image", disable=not show)):
-        folder = out / f"{position:03d}_{_safe(Path(record.source).stem)}"
-        blocks = []
+    with (
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(total=len(records), desc="saving", unit="image", disable=not show) as bar,
+    ):
+        futures = [
+            pool.submit(files.write_input, results, position) for position in range(len(records))
+        ]
+        for future in as_completed(futures):
+            future.result()
+            bar.update()
+    entries = [entry for future in futures for entry in future.result()]
+    return write_report(entries + skipped_entries(results[0].skipped), out)
+
+
+def _prepare(result: ExplanationResult, scale: str) -> None:
+    """Compute once, before the threads start, what the result computes on first read:
+    its images, upsampled maps and global scales."""
+    _ = result.images
+    for method in result.maps:
+        _ = result.maps[method]
+        if scale == "global" and len(result):
+            result.scales(0, method, scale)
+    for layer_maps in result.maps_by_layer.values():
+        for layer in layer_maps:
+            _ = layer_maps[layer]
+
+
+@dataclass(frozen=True)
+class _Files:
+    """What :func:`save_results` writes for one input: its files and report entries."""
+
+    out: Path
+    what: set[str]
+    overlay_format: str
+    scale: str
+    box_threshold: float | None = None
+
+    def write_input(
+        self, results: Sequence[ExplanationResult], position: int
+    ) -> list[dict[str, Any]]:
+        record = results[0].records[position]
+        folder = self.out / f"{position:03d}_{_safe(Path(record.source).stem)}"
+        entries, blocks = [], []
         for result in results:
             own = result.records[position]
-            entry = report_entry(result, own, box_threshold)
+            entry = report_entry(result, own, self.box_threshold)
             if own.ok and own.index is not None:
-                b = own.index
-                model_dir = folder / _safe(result.model_name)
-                model_dir.mkdir(parents=True, exist_ok=True)
-                image = model_dir / "input.png"
-                Image.fromarray(result.images[b]).save(image, compress_level=1)
-                entry["input"] = str(image.relative_to(out))
-                for key, layer_map in result.layer_maps.items():
-                    npy = model_dir / f"{_safe(key)}.layer.npy"
-                    np.save(npy, layer_map[b].numpy())
-                    entry.setdefault("layer_maps", {})[key] = str(npy.relative_to(out))
-                for method, maps in result.maps.items():
-                    npy = model_dir / f"{_safe(method)}.npy"
-                    np.save(npy, maps[b].numpy())
-                    pngs = []
-                    for t in range(maps.shape[1]):
-                        png = model_dir / f"{_safe(method)}_t{t}.png"
-                        image = result.overlay(b, method, t)
-                        if box_threshold is not None:
-                            image = draw_boxes(image, [entry["boxes"][method][t]])
-                        image.save(png)
-                        pngs.append(str(png.relative_to(out)))
-                    entry["maps"][method] = {
-                        "npy": str(npy.relative_to(out)),
-                        "overlays": pngs,
-                        "display": result.displays.get(method, "cam"),
-                    }
-                    if method in result.attributions:
-                        attr = model_dir / f"{_safe(method)}_attribution.npy"
-                        np.save(attr, result.attributions[method][b].numpy())
-                        entry["maps"][method]["attribution"] = str(attr.relative_to(out))
-                    if method in result.deltas:
-                        entry["maps"][method]["delta"] = result.deltas[method][b].tolist()
-                    if isinstance(result.layers.get(method), list):
-                        files = {}
-                        for layer, layer_map in result.maps_by_layer[method].items():
-                            npy = model_dir / f"{_safe(method)}@{_safe(layer)}.npy"
-                            np.save(npy, layer_map[b].numpy())
-                            files[layer] = str(npy.relative_to(out))
-                        entry["maps"][method]["layers"] = files
-                blocks.append(result.block(b))
-                entry["figure"] = str((folder / "figure.png").relative_to(out))
-            report.append(entry)
+                drawn = self.what & {"figure", "overlays"}
+                block = result.block(own.index, self.scale) if drawn else None
+                if block is not None and "boxes" in entry:
+                    _draw_boxes(block, result.columns(), entry["boxes"])
+                self._write_model(result, own.index, folder, entry, block)
+                if block is not None and "figure" in self.what:
+                    blocks.append(block)
+                    entry["figure"] = str((folder / "figure.png").relative_to(self.out))
+            entries.append(entry)
         if blocks:
-            save_figure(explanation_figure(blocks, title=record.source), folder / "figure.png")
-    return write_report(report + skipped_entries(results[0].skipped), out)
+            title = source_name(record.source)
+            save_figure(explanation_figure(blocks, title=title), folder / "figure.png")
+        return entries
+
+    def _write_model(
+        self,
+        result: ExplanationResult,
+        b: int,
+        folder: Path,
+        entry: dict[str, Any],
+        block: FigureBlock | None,
+    ) -> None:
+        """The model's files for image ``b``; the overlays are the figure block's panels
+        (drawn once for both)."""
+        model_dir = folder / _safe(result.model_name)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        image = model_dir / "input.png"  # the image as the model saw it (load_result)
+        save_png(Image.fromarray(result.images[b]), image)
+        entry["input"] = str(image.relative_to(self.out))
+        if "maps" in self.what:
+            for key, layer_map in result.layer_maps.items():
+                npy = model_dir / f"{_safe(key)}.layer.npy"
+                np.save(npy, layer_map[b].numpy())
+                entry.setdefault("layer_maps", {})[key] = str(npy.relative_to(self.out))
+        suffix = OVERLAY_FORMATS[self.overlay_format]
+        columns = result.columns()
+        for method, maps in result.maps.items():
+            files: dict[str, Any] = entry["maps"].setdefault(method, {})
+            files["display"] = result.displays.get(method, "cam")
+            if "maps" in self.what:
+                npy = model_dir / f"{_safe(method)}.npy"
+                np.save(npy, maps[b].numpy())
+                files["npy"] = str(npy.relative_to(self.out))
+            if "overlays" in self.what and block is not None and block.panels is not None:
+                pngs = []
+                for t in range(maps.shape[1]):
+                    path = model_dir / f"{_safe(method)}_t{t}.{suffix}"
+                    panel = block.panels[t][columns.index(method)]
+                    assert panel is not None  # a method with maps has its panels
+                    _save_image(panel, path, suffix)
+                    pngs.append(str(path.relative_to(self.out)))
+                files["overlays"] = pngs
+            if method in result.attributions and "maps" in self.what:
+                attr = model_dir / f"{_safe(method)}_attribution.npy"
+                np.save(attr, result.attributions[method][b].numpy())
+                files["attribution"] = str(attr.relative_to(self.out))
+            if method in result.deltas:
+                files["delta"] = result.deltas[method][b].tolist()
+            if isinstance(result.layers.get(method), list) and "maps" in self.what:
+                layers = {}
+                for layer, layer_map in result.maps_by_layer[method].items():
+                    npy = model_dir / f"{_safe(method)}@{_safe(layer)}.npy"
+                    np.save(npy, layer_map[b].numpy())
+                    layers[layer] = str(npy.relative_to(self.out))
+                files["layers"] = layers
+
+
+def _draw_boxes(
+    block: FigureBlock, columns: list[str], boxes: dict[str, list[list[int] | None]]
+) -> None:
+    """Outline each map's box on its panel of ``block`` (the figure's and the overlay's)."""
+    if block.panels is None:
+        return
+    for method, per_target in boxes.items():
+        column = columns.index(method)
+        for t, box in enumerate(per_target):
+            panel = block.panels[t][column]
+            if panel is not None and box is not None:
+                block.panels[t][column] = draw_boxes(panel, [box])
+
+
+def _save_image(image: Image.Image, path: Path, suffix: str) -> None:
+    """An overlay in its format, fast: PNG as :func:`~seewhy.render.save_png` writes it,
+    JPEG and WebP at quality 90."""
+    if suffix == "png":
+        save_png(image, path)
+    elif suffix == "jpg":
+        image.save(path, format="JPEG", quality=90)
+    else:
+        image.save(path, format="WEBP", quality=90, method=0)

@@ -5,7 +5,7 @@ Keeping them on disk (files and ``report.json``) is :mod:`seewhy.report`'s job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,23 @@ import numpy as np
 import torch
 from PIL import Image
 
-from seewhy.render import FigureBlock, explanation_figure, normalize_map, render_panel
+from seewhy.render import (
+    SCALES,
+    FigureBlock,
+    Scale,
+    explanation_figure,
+    normalize_map,
+    render_panel,
+    scale_of,
+    shared,
+    sign_legend,
+)
+
+_SHARING = {
+    "map": "each map on its own scale",
+    "image": "one scale for this image's targets",
+    "global": "one scale for every image of the run",
+}
 
 if TYPE_CHECKING:
     from seewhy.localize import Segments
@@ -153,6 +169,9 @@ class ExplanationResult:
     maps_by_layer: dict[str, MutableMapping[str, torch.Tensor]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    _scales: dict[tuple[str, int], Scale] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def methods(self) -> list[str]:
@@ -200,15 +219,70 @@ class ExplanationResult:
             text += f"  p={prob:.2f}"
         return text
 
-    def overlay(self, index: int, method: str, target: int = 0, alpha: float = 0.5) -> Image.Image:
-        """One map drawn as a PIL image: a jet heatmap over the photo for CAM methods; for
-        input-space methods the drawing of their kind (see :func:`seewhy.render.render_panel`)."""
+    def _check_method(self, method: str) -> None:
         if method not in self.maps:
             from seewhy.errors import MethodError, suggestion
 
             if method in self.refused:
                 raise MethodError(f"{method!r} was not run: {self.refused[method]}")
             raise MethodError(f"no {method!r} maps in this result.{suggestion(method, self.maps)}")
+
+    def signed(self, method: str) -> bool:
+        """Whether ``method``'s maps are drawn on the diverging scale centred on zero.
+
+        Decided by the method, not by each map, so every image of a run is drawn alike:
+        its display is ``"signed"`` (gradient, input x gradient, integrated gradients,
+        occlusion), or it is a CAM whose ``relu`` is off, as the request gave it or as the
+        method's default (HiResCAM's is off). Only a map of no known method or without a
+        ``relu`` option is judged by its data: signed when any value is negative.
+        """
+        display = self.displays.get(method, "cam")
+        if display != "cam":
+            return display == "signed"
+        relu = _relu_option(method, (self.options.get("methods") or {}).get(method))
+        if relu is not None:
+            return not relu
+        return bool((self.maps[method] < 0).any())
+
+    def scales(self, index: int, method: str, scale: str = "image") -> list[Scale] | None:
+        """The scale each target's map of ``method`` on image ``index`` is drawn with (None
+        for ``"rgb"`` methods, drawn as gradient images).
+
+        ``scale``: ``"map"`` (each map its own), ``"image"`` (one for the image's targets,
+        the default) or ``"global"`` (one for every image of this result; computed once).
+        """
+        from seewhy.errors import OptionError
+
+        if scale not in SCALES:
+            raise OptionError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        self._check_method(method)
+        display = self.displays.get(method, "cam")
+        if display == "rgb":
+            return None
+        signed, maps = self.signed(method), self.maps[method]
+        count = maps.shape[1]
+        if scale == "map":
+            return [scale_of(maps[index, t], display, signed) for t in range(count)]  # type: ignore[misc]
+        if scale == "image":
+            return [scale_of(maps[index], display, signed)] * count  # type: ignore[list-item]
+        key = (method, id(maps))
+        if key not in self._scales:
+            per_image = [scale_of(maps[b], display, signed) for b in range(maps.shape[0])]
+            self._scales[key] = shared(s for s in per_image if s is not None)
+        return [self._scales[key]] * count
+
+    def overlay(
+        self, index: int, method: str, target: int = 0, alpha: float = 0.5, scale: str = "image"
+    ) -> Image.Image:
+        """One map drawn as a PIL image, as in the figure: a jet heatmap over the photo for
+        CAM methods (diverging when signed); for input-space methods the drawing of their kind
+        (see :func:`seewhy.render.render_panel`). ``scale`` as in :meth:`scales`."""
+        scales = self.scales(index, method, scale)
+        return self._panel(index, method, target, None if scales is None else scales[target], alpha)
+
+    def _panel(
+        self, index: int, method: str, target: int, scale: Scale | None, alpha: float = 0.5
+    ) -> Image.Image:
         attribution = self.attributions.get(method)
         return render_panel(
             self.images[index],
@@ -216,6 +290,7 @@ class ExplanationResult:
             self.displays.get(method, "cam"),
             None if attribution is None else attribution[index, target].numpy(),
             alpha=alpha,
+            scale=scale,
         )
 
     def columns(self) -> list[str]:
@@ -226,42 +301,86 @@ class ExplanationResult:
         ordered = [m for m in requested if m in shown]
         return ordered + [m for m in (*self.maps, *self.refused) if m not in ordered]
 
-    def block(self, index: int) -> FigureBlock:
-        """The figure block of one image: rows = targets, columns = methods (a fused map's
-        title names its layers); a refused method's column is an empty cell labelled with
-        its reason."""
+    def caption(self, method: str, scales: list[Scale] | None, scale: str = "image") -> str:
+        """What the colours of ``method``'s column mean, printed under its colour bar (whose
+        ends show the values): which maps share the scale, where it is clipped, and what
+        red and blue mean on a signed map. One line per statement."""
+        display = self.displays.get(method, "cam")
+        if scales is None:
+            return "gradient image: grey = 0,\neach image on its own spread"
+        one = scales[0]
+        lines = [_SHARING[scale]]
+        if all(s.high == s.low for s in scales):
+            lines = [f"{_SHARING[scale]}: every map is 0"]
+        if display != "cam":
+            lines.append("clipped at |map|'s 99th percentile")
+        if one.signed:
+            lines.append(sign_legend(method, bool(self.options.get("counterfactual"))))
+        elif display == "abs":
+            lines.append("brighter: larger magnitude")
+        elif self.options.get("counterfactual"):
+            lines.append("warm: evidence against the row's class")
+        return "\n".join(lines)
+
+    def subtitle(self) -> str:
+        """What the maps explain: the score and whether it is counterfactual."""
+        score = self.options.get("score", "logit")
+        if self.options.get("counterfactual"):
+            return f"score: -{score} (counterfactual: each map shows what argues against its class)"
+        return f"score: {score} of each row's class"
+
+    def block(self, index: int, scale: str = "image") -> FigureBlock:
+        """The figure block of one image: rows = targets ("against: ..." when
+        counterfactual), columns = methods titled with their layer (a fused map's names its
+        layers), each drawn in its ``scale`` (see :meth:`scales`) with a caption saying what
+        it is; a refused method's column is an empty cell labelled with its reason. Its
+        ``panels`` are drawn here, as :meth:`overlay` draws them."""
         columns = self.columns()
         count, size = self.targets.shape[1], self.images.shape[1:3]
-        empty = torch.zeros(count, *size)
-        maps = torch.stack(
-            [self.maps[m][index] if m in self.maps else empty for m in columns], dim=1
-        )  # (T, M, H, W)
-        rows = [self.target_label(index, t) for t in range(count)]
+        empty = np.zeros((count, *size), np.float32)
+        maps = np.stack(  # (T, M, H, W); NumPy's copy, torch.stack's threads cost 10x here
+            [self.maps[m][index].numpy() if m in self.maps else empty for m in columns], axis=1
+        )
+        against = "against: " if self.options.get("counterfactual") else ""
+        rows = [against + self.target_label(index, t) for t in range(count)]
         kinds = [self.displays.get(m, "cam") for m in columns]
         attributions = [
             self.attributions[m][index].numpy() if m in self.attributions else None for m in columns
         ]
         notes = [f"not run: {self.refused[m]}" if m in self.refused else None for m in columns]
-        titles = [
-            f"{m}\nfused: {' + '.join(self.layers[m])}"
-            if isinstance(self.layers.get(m), list)
-            else m
-            for m in columns
+        scales = [self.scales(index, m, scale) if m in self.maps else None for m in columns]
+        captions = [
+            self.caption(m, s, scale) if m in self.maps else None
+            for m, s in zip(columns, scales, strict=True)
+        ]
+        panels = [
+            [
+                self._panel(index, m, t, None if s is None else s[t]) if m in self.maps else None
+                for m, s in zip(columns, scales, strict=True)
+            ]
+            for t in range(count)
         ]
         return FigureBlock(
             self.model_name,
             self.images[index],
-            titles,
+            [_column_title(m, self.layers.get(m)) for m in columns],
             rows,
-            maps.numpy(),
+            maps,
             kinds,
             attributions,
             notes if any(notes) else None,
+            scales,
+            captions,
+            self.subtitle(),
+            panels,
         )
 
-    def figure(self, index: int = 0) -> Image.Image:
-        """The figure of one image, as a PIL image."""
-        return explanation_figure([self.block(index)], title=self.sources[index])
+    def figure(self, index: int = 0, scale: str = "image") -> Image.Image:
+        """The figure of one image, titled with its file's name, as a PIL image; ``scale``
+        as in :meth:`scales`."""
+        return explanation_figure(
+            [self.block(index, scale)], title=source_name(self.sources[index])
+        )
 
     def report(self, box_threshold: float | None = None) -> list[dict[str, Any]]:
         """One JSON-ready entry per input (maps left out; :meth:`save` adds their files), with
@@ -270,13 +389,28 @@ class ExplanationResult:
 
         return [report_entry(self, record, box_threshold) for record in self.records]
 
-    def save(self, directory: str | Path, box_threshold: float | None = None) -> Path:
-        """Write overlays, figures (PNG), maps (.npy) and ``report.json``; returns the report
-        path (see :func:`seewhy.report.save_results`). With ``box_threshold`` (e.g. 0.15),
-        each map's box is in the report and on its overlay."""
+    def save(
+        self,
+        directory: str | Path,
+        scale: str = "image",
+        what: Sequence[str] = ("figure", "maps"),
+        overlay_format: str = "png",
+        box_threshold: float | None = None,
+    ) -> Path:
+        """Write figures and maps (.npy) (``what`` may add ``"overlays"``, one picture per
+        map, in ``overlay_format`` ``"png"``, ``"jpeg"`` or ``"webp"``) and ``report.json``;
+        returns the report path. With ``box_threshold`` (e.g. 0.15) each map's box is in the
+        report and drawn on its panel. See :func:`seewhy.report.save_results`."""
         from seewhy.report import save_results  # report.py imports this module
 
-        return save_results([self], directory, box_threshold)
+        return save_results(
+            [self],
+            directory,
+            scale=scale,
+            what=what,
+            overlay_format=overlay_format,
+            box_threshold=box_threshold,
+        )
 
     def boxes(
         self, method: str, threshold: float = 0.15, segments: Segments = "largest"
@@ -313,3 +447,35 @@ class ExplanationResult:
             f"ExplanationResult(model={self.model_name!r}, images={batch}, targets={count}, "
             f"methods={self.methods}, errors={len(self.errors)})"
         )
+
+
+def source_name(source: str) -> str:
+    """A figure's title: the input's file name, not the machine's path to it."""
+    return Path(source).name or source
+
+
+def _column_title(method: str, layer: str | list[str] | None) -> str:
+    """``method`` over a line naming its layer (``"fused: a + b"`` for several)."""
+    if isinstance(layer, list):
+        return f"{method}\nfused: {' + '.join(layer)}"
+    return f"{method}\nlayer {layer}" if layer else method
+
+
+def _relu_option(method: str, options: Mapping[str, Any] | None) -> bool | None:
+    """Whether ``method`` applies its ReLU, from the request's options or the method's
+    default; None for a method that is not registered or has no ``relu`` option."""
+    import inspect
+
+    from seewhy.errors import MethodError
+    from seewhy.methods.registry import get_method
+
+    if options and "relu" in options:
+        return bool(options["relu"])
+    try:
+        spec = get_method(method)
+        while spec.inner is not None:  # smooth:<method> takes the method's own options
+            spec = get_method(spec.inner)
+    except MethodError:
+        return None
+    parameter = inspect.signature(spec.function).parameters.get("relu")
+    return None if parameter is None else bool(parameter.default)

@@ -34,6 +34,8 @@ def test_explain_top2_two_methods(capsys, tmp_path, chelsea_path) -> None:
         "gradcam++",
         "--out",
         str(out),
+        "--save",
+        "figure,overlays,maps",
     )
     assert code == 0
     assert "Egyptian cat (285)" in stdout
@@ -52,7 +54,16 @@ def test_explain_boxes_writes_boxes_in_the_report_and_on_the_overlays(
 ) -> None:
     out = tmp_path / "out"
     code, _, _ = run(
-        capsys, "explain", "--boxes", chelsea_path, "--box-threshold", "0.5", "--out", str(out)
+        capsys,
+        "explain",
+        "--boxes",
+        chelsea_path,
+        "--box-threshold",
+        "0.5",
+        "--save",
+        "figure,overlays",
+        "--out",
+        str(out),
     )
     assert code == 0
     entry = json.loads((out / "report.json").read_text())[0]
@@ -66,6 +77,20 @@ def test_explain_boxes_writes_boxes_in_the_report_and_on_the_overlays(
     assert json.loads((tmp_path / "b" / "report.json").read_text())[0]["box_threshold"] == 0.15
     code, _, err = run(capsys, "explain", chelsea_path, "--boxes", "--box-threshold", "2")
     assert code == 2 and "--box-threshold is a share of the map's maximum in [0, 1], got 2.0" in err
+
+
+def test_explain_scale_and_save_choose_the_drawing_and_the_files(
+    capsys, tmp_path, chelsea_path
+) -> None:
+    out = tmp_path / "out"
+    argv = ["explain", chelsea_path, "--top", "2", "--scale", "map", "--out", str(out)]
+    code, stdout, _ = run(capsys, *argv, "--save", "figure", "--overlay-format", "jpeg")
+    assert code == 0 and stdout.strip().endswith("(figures, report.json)")
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert (out / entry["figure"]).exists() and entry["maps"]["gradcam"] == {"display": "cam"}
+    assert not list(out.rglob("*.npy"))
+    code, _, stderr = run(capsys, *argv, "--save", "figure,overlay")
+    assert code == 2 and "cannot save 'overlay'" in stderr and "'overlays'" in stderr
 
 
 def test_explain_with_the_layer_repeated_fuses_the_layers(capsys, tmp_path, chelsea_path) -> None:
@@ -296,7 +321,16 @@ def test_console_script_end_to_end(tmp_path) -> None:
 
 def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, chelsea_path) -> None:
     out = tmp_path / "out"
-    argv = ["explain", chelsea_path, "--top", "2", "--out", str(out)]
+    argv = [
+        "explain",
+        chelsea_path,
+        "--top",
+        "2",
+        "--out",
+        str(out),
+        "--save",
+        "figure,overlays,maps",
+    ]
     for method in ("gradcam", "guided_gradcam", "saliency", "smooth:gradcam"):
         argv += ["--method", method]
     code, stdout, stderr = run(capsys, *argv)

@@ -23,7 +23,7 @@ def test_sanity_writes_the_json_plot_and_grid(tmp_path, capsys, chelsea_path) ->
     plot = Image.open(tmp_path / "sanity_plot.png")
     grid = Image.open(tmp_path / "sanity_grid.png")
     assert plot.mode == grid.mode == "RGB"
-    assert 3 * 220 < grid.size[1] < 4 * 220  # three rows of 2.2-inch panels, one per step
+    assert 3 * 224 < grid.size[1] < 4 * 224 + 60  # three rows of panels, colour bars below
     out = capsys.readouterr().out
     assert "gradient (cascading, 1 images)" in out and "conv_head+bn2" in out
     assert out.strip().endswith("sanity_grid.png")

@@ -59,8 +59,14 @@ def test_magnitude_heatmap_clips_at_the_percentile() -> None:
 def test_render_panel_by_kind() -> None:
     photo = np.full((8, 8, 3), 100, dtype=np.uint8)
     heat = np.linspace(-1, 1, 64).reshape(8, 8)
+    evidence = heat + 1.0  # 0 .. 2: drawn 0 .. max, which is min-max here
     assert np.array_equal(
-        np.asarray(render_panel(photo, heat, "cam")), np.asarray(overlay(photo, heat))
+        np.asarray(render_panel(photo, evidence, "cam")), np.asarray(overlay(photo, evidence))
+    )
+    # A CAM with negative values (relu=False) is drawn on the diverging map, as "signed" is.
+    assert np.array_equal(
+        np.asarray(render_panel(photo, heat, "cam")),
+        np.asarray(render_panel(photo, heat, "signed", clip_percentile=100.0)),
     )
     signed = np.asarray(render_panel(photo, heat, "signed"))
     assert signed[0, 0, 2] > signed[0, 0, 0] and signed[-1, -1, 0] > signed[-1, -1, 2]  # blue, red

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from seewhy.errors import ImageShapeError
-from seewhy.render import FigureBlock, explanation_figure, save_figure
+from seewhy.render import FigureBlock, explanation_figure, figure_layout, save_figure
 
 
 def _photo(h: int = 64, w: int = 64) -> np.ndarray:
@@ -100,11 +100,11 @@ def test_a_note_draws_an_empty_labelled_cell_instead_of_the_map() -> None:
     block.notes = [None, "not run: cam needs a head"]
     noted = np.asarray(explanation_figure([block]))
     assert noted.shape == plain.shape
-    # In inches from the top left: panels start at x = 0.2 + 1.9 + c * 2.28 (c = 0 the photo)
-    # and y = 0.2 + 0.42 + 0.32 + t * 2.28; 100 dpi. Sample 0.2 in inside each cell's corner.
+    layout = figure_layout([block])
     for t in range(2):
-        top = int((0.94 + t * 2.28 + 0.2) * 100)
-        cam, empty = (int((2.1 + c * 2.28 + 0.2) * 100) for c in (1, 2))
+        # 20 px inside each cell's top left corner
+        top = layout.panels[0, t, 2][1] + 20
+        cam, empty = (layout.panels[0, t, c][0] + 20 for c in (1, 2))
         assert noted[top, empty].tolist() == [238, 238, 238]  # the empty cell's grey
         assert plain[top, empty].tolist() != [238, 238, 238]
         assert noted[top, cam].tolist() == plain[top, cam].tolist()  # other columns unchanged

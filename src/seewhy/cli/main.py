@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--boxes",
         action="store_true",
         help="draw each map's localization box (its largest segment at --box-threshold of its "
-        "max) on the overlays and list the boxes in report.json",
+        "max) on its panel (figure and overlays) and list the boxes in report.json",
     )
     explain.add_argument(
         "--box-threshold",
@@ -106,6 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="the share of a map's maximum its box's pixels reach (default 0.15, Grad-CAM's)",
     )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
+    explain.add_argument(
+        "--scale",
+        default="image",
+        choices=("map", "image", "global"),
+        help="which maps share a colour scale: each map its own, one per method for an "
+        "image's targets (default), or one per method for the whole run",
+    )
+    explain.add_argument(
+        "--save",
+        default="figure,maps",
+        metavar="WHAT",
+        help="files to write, comma separated from figure, overlays (one picture per map), "
+        "maps (.npy); report.json is always written (default figure,maps)",
+    )
+    explain.add_argument(
+        "--overlay-format",
+        default="png",
+        choices=("png", "jpeg", "webp"),
+        help="overlay image format (default png)",
+    )
 
     layers = commands.add_parser(
         "layers", help="list a model's candidate layers, the automatic choice marked"
@@ -297,13 +317,22 @@ def _explain(args: argparse.Namespace) -> int:
         write_report(error_entries(records, explainers[0].model.name), args.out)
         print(f"seewhy: error: {error}", file=sys.stderr)
         return 1
-    report = save_results(results, args.out, args.box_threshold if args.boxes else None)
+    what = [part.strip() for part in args.save.split(",") if part.strip()]
+    report = save_results(
+        results,
+        args.out,
+        scale=args.scale,
+        what=what,
+        overlay_format=args.overlay_format,
+        box_threshold=args.box_threshold if args.boxes else None,
+    )
     for record in results[0].errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
     for result in results:
         for b, source in enumerate(result.sources):
             print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
-    print(f"wrote {report.parent}/ (figures, overlays, maps, {report.name})")
+    written = [{"figure": "figures"}.get(w, w) for w in what]
+    print(f"wrote {report.parent}/ ({', '.join([*written, report.name])})")
     return 0 if len(results[0]) > 0 else 1
 
 

@@ -167,7 +167,9 @@ class SanityResult:
             [self.displays.get(m, "cam") for m in self.methods],
             attributions,
         )
-        return explanation_figure([block], title=self.sources[index])
+        from seewhy.result import source_name
+
+        return explanation_figure([block], title=source_name(self.sources[index]))
 
     def save(self, directory: str | Path) -> dict[str, Path]:
         """Write ``sanity.json``, ``sanity_plot.png`` and ``sanity_grid.png`` (the first

@@ -17,13 +17,13 @@ from seewhy.io.rgb import as_rgb_uint8
 from seewhy.methods.contract import DISPLAYS
 from seewhy.render.overlay import (
     as_heat,
+    blend,
     colorize,
-    overlay,
-    overlay_signed,
     percentile_scale,
     resize_map,
     to_numpy,
 )
+from seewhy.render.scale import Scale, scale_of
 
 __all__ = ["gradient_image", "magnitude_heatmap", "render_panel", "percentile_scale"]
 
@@ -76,28 +76,40 @@ def render_panel(
     attribution: Any | None = None,
     alpha: float = 0.5,
     clip_percentile: float = 99.0,
+    scale: Scale | None = None,
 ) -> Image.Image:
-    """One figure panel for a method's map, drawn by its kind.
+    """One figure panel for a method's map, drawn by its kind, in ``scale``'s colours.
 
-    - ``"cam"``: jet heatmap over the photo (min-max normalized), as the CAM papers.
-    - ``"abs"``: grey magnitude heatmap with percentile clipping (saliency, SmoothGrad).
-    - ``"signed"``: diverging ``bwr`` overlay, 0 white, percentile clipped (gradient,
-      input x gradient, integrated gradients).
+    - ``"cam"``: jet heatmap over the photo, as the CAM papers; on the diverging ``bwr``
+      map instead when ``scale`` is signed (HiResCAM, ``relu=False``).
+    - ``"abs"``: grey magnitude heatmap (saliency, SmoothGrad).
+    - ``"signed"``: diverging ``bwr`` overlay, 0 white (gradient, input x gradient,
+      integrated gradients, occlusion).
     - ``"rgb"``: the attribution (C, H, W) as a gradient image (guided backprop, deconvnet,
       guided Grad-CAM); the magnitude heatmap when no attribution (C, H, W) with C = 1
       or 3 is given.
+
+    Without ``scale`` the map is drawn on its own scale (:func:`~seewhy.render.scale_of`:
+    ``0 .. max`` for a CAM, signed when it has negative values; ``clip_percentile`` of
+    ``|heat|`` for input-space maps).
     """
     photo = as_rgb_uint8(image)
-    if kind == "cam":
-        return overlay(photo, heat, alpha, "jet")
-    if kind == "signed":
-        return overlay_signed(photo, heat, alpha, clip_percentile=clip_percentile)
+    if kind not in DISPLAYS:
+        raise OptionError(f"kind must be one of {', '.join(DISPLAYS)}, got {kind!r}")
     channels = None if attribution is None else to_numpy(attribution).shape[0]
     if kind == "rgb" and channels in (1, 3):
         drawn = gradient_image(attribution)
         if drawn.size != (photo.shape[1], photo.shape[0]):
             drawn = drawn.resize((photo.shape[1], photo.shape[0]), Image.Resampling.BILINEAR)
         return drawn
-    if kind in ("abs", "rgb"):
-        return magnitude_heatmap(heat, photo.shape[:2], clip_percentile=clip_percentile)
-    raise OptionError(f"kind must be one of {', '.join(DISPLAYS)}, got {kind!r}")
+    h = as_heat(heat)
+    if kind == "rgb":
+        kind = "abs"
+    if scale is None:
+        signed = kind == "cam" and bool((h < 0).any())
+        scale = scale_of(h, kind, signed, clip_percentile)
+    assert scale is not None  # only "rgb" has no scale
+    colored = scale.colorize(resize_map(h, photo.shape[:2]))
+    if scale.kind == "abs":
+        return Image.fromarray(colored)
+    return blend(photo, colored, alpha)

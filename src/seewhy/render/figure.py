@@ -1,42 +1,61 @@
 """The explanation figure: one block per model, rows = targets, columns = photo + methods.
 
-Drawn with ``matplotlib.figure.Figure`` and ``FigureCanvasAgg`` directly (no pyplot), so it is
-thread safe and needs no display. The layout is computed in inches, so panels keep their size
-(about 2.2 inches) whatever the number of rows, methods or blocks.
+Composed with PIL: each panel is pasted at its pixel size, text is drawn with the DejaVu
+fonts matplotlib ships, and under each method's column a colour bar says what its colours
+stand for (a strip drawn once per colour map and size). No matplotlib figure or axes is
+made, so a figure costs a few milliseconds beside its panels (an axes per panel cost about
+0.25 s per figure), it is thread safe and needs no display. Sizes are given at 100 dpi and
+scale with ``dpi``.
 """
 
 from __future__ import annotations
 
-import textwrap
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 
+import matplotlib
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from seewhy.errors import ImageShapeError, OptionError
 from seewhy.io.rgb import as_rgb_uint8
 from seewhy.render.attribution import render_panel
 from seewhy.render.overlay import to_numpy
+from seewhy.render.png import save_png
+from seewhy.render.scale import Scale, colorbar, format_value
 
-__all__ = ["FigureBlock", "explanation_figure", "save_figure"]
+__all__ = [
+    "FigureBlock",
+    "FigureLayout",
+    "explanation_figure",
+    "figure_layout",
+    "save_figure",
+]
 
-# Layout, in inches.
-_PANEL = 2.2  # side of one square panel
-_GAP = 0.08  # between panels
-_LABEL_W = 1.9  # left column holding the row labels
-_MARGIN = 0.2  # around the whole figure
-_COL_TITLE_H = 0.32  # method names above the first row of a block
-_BLOCK_TITLE_H = 0.42  # model name above a block
-_BLOCK_GAP = 0.35  # between two blocks
-_TITLE_H = 0.55  # figure title
-_LABEL_CHARS = 22  # wrap row labels at this many characters
-_NOTE_CHARS = 30  # wrap the text of an empty cell at this many characters
-_NOTE_LINES = 11  # and cut it after this many lines
+# Layout, in pixels at 100 dpi.
+_PANEL = 224  # side of one square panel
+_GAP = 8  # between panels
+_LABEL_W = 190  # left column holding the row labels
+_MARGIN = 20  # around the whole figure
+_TITLE_H = 50  # figure title
+_BLOCK_TITLE_H = 32  # model name above a block
+_SUBTITLE_H = 28  # what was computed, under the model name
+_COL_LINE_H = (22, 16)  # a column title's first line, and each further line
+_BAR_GAP = 8  # between the last row and the colour bars
+_BAR_H = 12  # colour bar strip
+_TICK_H = 17  # the values under a colour bar
+_CAPTION_LINE_H = 15  # each line of a colour bar's caption
+_CAPTION_LINES = 6  # a caption is cut after this many lines
+_BLOCK_GAP = 26  # between two blocks
+_NOTE_LINES = 12  # an empty cell's text is cut after this many lines
+
+# Font sizes in pixels at 100 dpi.
+_SIZES = {"title": 22, "block": 18, "subtitle": 13, "column": 15, "column2": 12, "row": 13}
+_SIZES |= {"tick": 12, "caption": 12, "note": 11}
+_GREY, _DARK, _EMPTY, _EMPTY_EDGE = (90, 90, 90), (20, 20, 20), (238, 238, 238), (187, 187, 187)
 
 
 @dataclass
@@ -46,16 +65,26 @@ class FigureBlock:
     Attributes:
         title: block title, e.g. the model name.
         image: ``(H, W, 3)`` uint8 photo as the model saw it.
-        methods: column titles, one per method.
+        methods: column titles, one per method; a title may have several lines (the first
+            is the method, the others say more in smaller grey type, e.g. its layer).
         row_labels: one label per target row, e.g. ``'Egyptian cat (285)  p=0.79'``.
         maps: ``(T, M, H, W)`` raw float maps with ``T = len(row_labels)`` and
-            ``M = len(methods)``; each is min-max normalized on its own when drawn.
+            ``M = len(methods)``.
         kinds: how each method's map is drawn (see :func:`~seewhy.render.render_panel`):
             ``"cam"`` (default: jet overlay), ``"abs"``, ``"signed"`` or ``"rgb"``.
         attributions: per method, its ``(T, C, H, W)`` attribution for ``"rgb"`` panels,
             or None.
         notes: per method, a text drawn in an empty cell instead of its map (a method that
             was not run, and why), or None; its ``maps`` entries are ignored.
+        scales: per method, one :class:`~seewhy.render.Scale` per row, or None to draw each
+            map on its own scale (and always for ``"rgb"`` columns). The colour bar under
+            the column shows the values when its rows share one scale, ``0 .. max`` when not.
+        captions: per method, the text under its colour bar (what the scale is and what
+            the colours mean), or None.
+        subtitle: a line under the title, e.g. the score kind and the layer.
+        panels: per row, per method, the panel already drawn (e.g. to write it as a file
+            too), or None to draw it here from ``maps`` (with ``kinds``, ``attributions``
+            and ``scales``).
     """
 
     title: str
@@ -66,6 +95,61 @@ class FigureBlock:
     kinds: list[str] | None = None
     attributions: list[np.ndarray | None] | None = None
     notes: list[str | None] | None = None
+    scales: list[list[Scale] | None] | None = None
+    captions: list[str | None] | None = None
+    subtitle: str | None = None
+    panels: list[list[Image.Image | None]] | None = None
+
+
+@dataclass
+class FigureLayout:
+    """Where things are in a figure, in pixels from the top left: ``(left, top, right,
+    bottom)`` boxes.
+
+    Attributes:
+        size: ``(width, height)`` of the figure.
+        panels: ``(block, row, column)`` -> box; column 0 is the photo, column ``m + 1``
+            the block's method ``m``.
+        bars: ``(block, column)`` -> the colour bar strip under a method's column (columns
+            from 1; none for ``"rgb"`` columns and empty cells).
+    """
+
+    size: tuple[int, int]
+    panels: dict[tuple[int, int, int], tuple[int, int, int, int]] = field(default_factory=dict)
+    bars: dict[tuple[int, int], tuple[int, int, int, int]] = field(default_factory=dict)
+
+
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """The DejaVu font matplotlib ships, one object per thread (a FreeType face is not
+    meant to be shared between threads drawing at once)."""
+    return _thread_font(size, bold, threading.get_ident())
+
+
+@lru_cache(maxsize=128)
+def _thread_font(size: int, bold: bool, thread: int) -> ImageFont.FreeTypeFont:
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` pixels (at spaces; a word wider
+    than the line stands alone); its own newlines are kept."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if line and font.getlength(candidate) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return lines
+
+
+def _cut(lines: list[str], count: int) -> list[str]:
+    return lines if len(lines) <= count else [*lines[: count - 1], lines[count - 1] + " ..."]
 
 
 def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
@@ -80,13 +164,31 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
         )
     if n_rows == 0:
         raise OptionError(f"block {block.title!r}: needs at least one row label")
-    named = (("kinds", block.kinds), ("attributions", block.attributions), ("notes", block.notes))
+    named = (
+        ("kinds", block.kinds),
+        ("attributions", block.attributions),
+        ("notes", block.notes),
+        ("scales", block.scales),
+        ("captions", block.captions),
+    )
     for name, values in named:
         if values is not None and len(values) != n_methods:
             raise OptionError(
                 f"block {block.title!r}: {name} must have one entry per method ({n_methods}), "
                 f"got {len(values)}"
             )
+    for scales in block.scales or []:
+        if scales is not None and len(scales) != n_rows:
+            raise OptionError(
+                f"block {block.title!r}: scales must have one Scale per row ({n_rows}), "
+                f"got {len(scales)}"
+            )
+    if block.panels is not None and (
+        len(block.panels) != n_rows or any(len(row) != n_methods for row in block.panels)
+    ):
+        raise OptionError(
+            f"block {block.title!r}: panels must be {n_rows} rows of {n_methods} panels"
+        )
     try:
         image = as_rgb_uint8(block.image)
     except ImageShapeError as exc:
@@ -94,8 +196,98 @@ def _check_block(block: FigureBlock) -> tuple[np.ndarray, np.ndarray]:
     return image, maps
 
 
-def _block_height(n_rows: int) -> float:
-    return _BLOCK_TITLE_H + _COL_TITLE_H + n_rows * _PANEL + (n_rows - 1) * _GAP
+class _Sizes:
+    """The layout's pixel sizes and fonts at one dpi."""
+
+    def __init__(self, dpi: int) -> None:
+        self.k = dpi / 100
+        self.panel, self.gap, self.label_w, self.margin = map(
+            self.px, (_PANEL, _GAP, _LABEL_W, _MARGIN)
+        )
+        self.title_h, self.block_title_h, self.subtitle_h, self.block_gap = map(
+            self.px, (_TITLE_H, _BLOCK_TITLE_H, _SUBTITLE_H, _BLOCK_GAP)
+        )
+        self.bar_gap, self.bar_h, self.tick_h, self.caption_line_h = map(
+            self.px, (_BAR_GAP, _BAR_H, _TICK_H, _CAPTION_LINE_H)
+        )
+
+    def px(self, value: float) -> int:
+        return max(1, round(value * self.k))
+
+    def font(self, role: str, bold: bool = False) -> ImageFont.FreeTypeFont:
+        return _font(max(6, self.px(_SIZES[role])), bold)
+
+    def column_titles_h(self, block: FigureBlock) -> int:
+        lines = max((len(t.split("\n")) for t in block.methods), default=1)
+        return self.px(_COL_LINE_H[0] + (lines - 1) * _COL_LINE_H[1])
+
+    def header_h(self, block: FigureBlock) -> int:
+        """The height above a block's first row: title, subtitle and column titles."""
+        subtitle = self.subtitle_h if block.subtitle else 0
+        return self.block_title_h + subtitle + self.column_titles_h(block)
+
+
+def _column(block: FigureBlock, m: int) -> tuple[str, list[Scale] | None, str | None, bool]:
+    """Method ``m``'s kind, scales, caption and whether its cell is empty (a note)."""
+    kind = (block.kinds or ["cam"] * len(block.methods))[m]
+    scales = block.scales[m] if block.scales else None
+    caption = block.captions[m] if block.captions else None
+    empty = bool(block.notes and block.notes[m] is not None)
+    if kind == "rgb" and caption is None:
+        caption = "gradient image: grey = 0,\neach image on its own spread"
+    return kind, scales, caption, empty
+
+
+def _caption_lines(block: FigureBlock, s: _Sizes) -> list[list[str]]:
+    font = s.font("caption")
+    lines = []
+    for m in range(len(block.methods)):
+        _, _, caption, empty = _column(block, m)
+        lines.append(
+            [] if empty or not caption else _cut(_wrap(caption, font, s.panel), _CAPTION_LINES)
+        )
+    return lines
+
+
+def _has_bar(block: FigureBlock, m: int) -> bool:
+    kind, _, _, empty = _column(block, m)
+    return not empty and kind != "rgb"
+
+
+def _block_height(block: FigureBlock, s: _Sizes) -> int:
+    rows = len(block.row_labels)
+    height = s.header_h(block) + rows * s.panel + (rows - 1) * s.gap
+    captions = max((len(c) for c in _caption_lines(block, s)), default=0)
+    if captions or any(_has_bar(block, m) for m in range(len(block.methods))):
+        height += s.bar_gap + s.bar_h + s.tick_h + captions * s.caption_line_h
+    return height
+
+
+def figure_layout(
+    blocks: list[FigureBlock], title: str | None = None, dpi: int = 100
+) -> FigureLayout:
+    """Where :func:`explanation_figure` puts each panel and colour bar (same arguments)."""
+    s = _Sizes(dpi)
+    n_cols = max(1 + len(b.methods) for b in blocks)
+    width = 2 * s.margin + s.label_w + n_cols * s.panel + (n_cols - 1) * s.gap
+    heights = [_block_height(b, s) for b in blocks]
+    top = s.margin + (s.title_h if title else 0)
+    layout = FigureLayout((width, top + sum(heights) + (len(blocks) - 1) * s.block_gap + s.margin))
+    x0 = s.margin + s.label_w
+    for i, block in enumerate(blocks):
+        y = top + s.header_h(block)
+        for t in range(len(block.row_labels)):
+            for c in range(1 + len(block.methods)):
+                left = x0 + c * (s.panel + s.gap)
+                layout.panels[i, t, c] = (left, y, left + s.panel, y + s.panel)
+            y += s.panel + s.gap
+        y += s.bar_gap - s.gap
+        for m in range(len(block.methods)):
+            if _has_bar(block, m):
+                left = x0 + (m + 1) * (s.panel + s.gap)
+                layout.bars[i, m + 1] = (left, y, left + s.panel, y + s.bar_h)
+        top += heights[i] + s.block_gap
+    return layout
 
 
 def explanation_figure(
@@ -104,109 +296,164 @@ def explanation_figure(
     """The figure for one input image, as an RGB PIL image.
 
     Blocks (one per model) are stacked vertically and may have different numbers of rows and
-    methods. In a block each row is a target, labelled on the left with its row label; the
-    columns are the input photo followed by one panel per method, titled with the method
-    name: a jet overlay (alpha 0.5) for CAM maps, and for input-space maps the drawing of their
-    kind (magnitude heatmap, signed overlay or gradient image, see
-    :func:`~seewhy.render.render_panel`), or for a method with a note (one that was not run)
-    a light grey empty cell with the note; the block is titled with ``block.title``.
+    methods. A block is titled with ``block.title`` and its ``subtitle``; each row is a
+    target, labelled on the left with its row label; the columns are the input photo followed
+    by one panel per method, titled with the method name: a jet overlay (alpha 0.5) for CAM
+    maps, and for other maps the drawing of their kind (diverging overlay, magnitude heatmap
+    or gradient image, see :func:`~seewhy.render.render_panel`), each in its row's
+    ``scales`` entry, or for a method with a note (one that was not run) a light grey empty
+    cell with the note. Under each method's column, a colour bar with its end values (and 0
+    at the centre of a signed one) and the column's caption.
 
     Raises:
         ValueError: no blocks, or a block whose ``maps`` is not ``(T, M, H, W)`` with
-            ``T = len(row_labels)`` and ``M = len(methods)``; an
-            :class:`~seewhy.errors.ImageShapeError` (also a ``ValueError``) for a block
-            image :func:`~seewhy.io.rgb.as_rgb_uint8` cannot read.
+            ``T = len(row_labels)`` and ``M = len(methods)``, or whose per-method lists have
+            another length; an :class:`~seewhy.errors.ImageShapeError` (also a
+            ``ValueError``) for a block image :func:`~seewhy.io.rgb.as_rgb_uint8` cannot read.
     """
     if not blocks:
         raise OptionError("explanation_figure needs at least one FigureBlock")
     checked = [_check_block(b) for b in blocks]
-
-    n_cols = max(1 + len(b.methods) for b in blocks)
-    width = 2 * _MARGIN + _LABEL_W + n_cols * _PANEL + (n_cols - 1) * _GAP
-    top = _MARGIN + (_TITLE_H if title else 0.0)
-    height = top + sum(_block_height(len(b.row_labels)) for b in blocks)
-    height += (len(blocks) - 1) * _BLOCK_GAP + _MARGIN
-
-    fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-
-    def rect(x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
-        """Inches from the top-left corner -> figure fractions from the bottom-left."""
-        return (x / width, 1.0 - (y + h) / height, w / width, h / height)
-
+    s = _Sizes(dpi)
+    layout = figure_layout(blocks, title, dpi)
+    canvas = Image.new("RGB", layout.size, "white")
+    draw = ImageDraw.Draw(canvas)
     if title:
-        fig.text(
-            0.5, 1.0 - (_MARGIN + _TITLE_H / 2) / height, title,
-            ha="center", va="center", fontsize=16, fontweight="bold",
+        font = s.font("title", bold=True)
+        left = s.margin + s.label_w  # centred over the panels, as the block titles are
+        text = _cut(_wrap(title, font, layout.size[0] - left - s.margin), 1)[0]
+        centre = (left + layout.size[0] - s.margin) // 2
+        draw.text((centre, s.margin + s.title_h // 2), text, _DARK, font, "mm")
+    for i, (block, (image, maps)) in enumerate(zip(blocks, checked, strict=True)):
+        _draw_block(canvas, draw, layout, i, block, image, maps, s)
+    return canvas
+
+
+def _draw_block(
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    layout: FigureLayout,
+    i: int,
+    block: FigureBlock,
+    image: np.ndarray,
+    maps: np.ndarray,
+    s: _Sizes,
+) -> None:
+    cols = 1 + len(block.methods)
+    first, last = layout.panels[i, 0, 0], layout.panels[i, 0, cols - 1]
+    centre = (first[0] + last[2]) // 2
+    y = first[1] - s.header_h(block)
+    draw.text((centre, y + s.block_title_h // 2), block.title, _DARK, s.font("block", True), "mm")
+    y += s.block_title_h
+    if block.subtitle:
+        font = s.font("subtitle")
+        text = _cut(_wrap(block.subtitle, font, last[2] - first[0]), 1)[0]
+        draw.text((centre, y + s.px(2)), text, _GREY, font, "ma")
+    for c, column_title in enumerate(["input", *block.methods]):
+        left, top = layout.panels[i, 0, c][:2]
+        lines = column_title.split("\n")
+        y = top - s.column_titles_h(block)
+        draw.text((left + s.panel // 2, y), lines[0], _DARK, s.font("column"), "ma")
+        y += s.px(_COL_LINE_H[0])
+        font = s.font("column2")
+        for line in lines[1:]:
+            text = _cut(_wrap(line, font, s.panel), 1)[0]
+            draw.text((left + s.panel // 2, y), text, _GREY, font, "ma")
+            y += s.px(_COL_LINE_H[1])
+
+    photo = _fit(Image.fromarray(image), s.panel)
+    attributions = block.attributions or [None] * len(block.methods)
+    for t, label in enumerate(block.row_labels):
+        box = layout.panels[i, t, 0]
+        canvas.paste(photo, box[:2])
+        font = s.font("row")
+        lines = _wrap(label, font, s.label_w - 12)
+        draw.multiline_text(
+            (box[0] - s.px(10), (box[1] + box[3]) // 2), "\n".join(lines), _DARK, font,
+            "rm", spacing=s.px(4), align="right",
         )  # fmt: skip
+        for m in range(len(block.methods)):
+            box = layout.panels[i, t, m + 1]
+            kind, scales, _, empty = _column(block, m)
+            if empty:
+                _empty_cell(draw, box, (block.notes or [])[m] or "", s)
+                continue
+            attribution = attributions[m]
+            panel = block.panels[t][m] if block.panels else None
+            if panel is None:
+                panel = render_panel(
+                    image,
+                    maps[t, m],
+                    kind,
+                    None if attribution is None else attribution[t],
+                    scale=scales[t] if scales else None,
+                )
+            canvas.paste(_fit(panel, s.panel), box[:2])
 
-    x0 = _MARGIN + _LABEL_W
-    y = top
-    for block, (image, maps) in zip(blocks, checked, strict=True):
-        cols = 1 + len(block.methods)
-        block_w = cols * _PANEL + (cols - 1) * _GAP
-        fig.text(
-            (x0 + block_w / 2) / width, 1.0 - (y + _BLOCK_TITLE_H / 2) / height, block.title,
-            ha="center", va="center", fontsize=14, fontweight="bold",
-        )  # fmt: skip
-        y += _BLOCK_TITLE_H + _COL_TITLE_H
-        col_titles = ["input", *block.methods]
-        kinds = block.kinds or ["cam"] * len(block.methods)
-        attributions = block.attributions or [None] * len(block.methods)
-        notes = block.notes or [None] * len(block.methods)
-        for t, label in enumerate(block.row_labels):
-            for c in range(cols):
-                ax = fig.add_axes(rect(x0 + c * (_PANEL + _GAP), y, _PANEL, _PANEL))
-                if t == 0:
-                    ax.set_title(col_titles[c], fontsize=11, pad=4)
-                note = notes[c - 1] if c > 0 else None
-                if note is not None:
-                    _empty_cell(ax, note)
-                    continue
-                if c == 0:
-                    panel = image
-                else:
-                    attribution = attributions[c - 1]
-                    panel = render_panel(
-                        image,
-                        maps[t, c - 1],
-                        kinds[c - 1],
-                        None if attribution is None else attribution[t],
-                    )
-                ax.imshow(np.asarray(panel), aspect="auto")
-                ax.set_axis_off()
-            fig.text(
-                (x0 - 0.12) / width, 1.0 - (y + _PANEL / 2) / height,
-                textwrap.fill(label, _LABEL_CHARS),
-                ha="right", va="center", fontsize=10, linespacing=1.3,
-            )  # fmt: skip
-            y += _PANEL + _GAP
-        y += _BLOCK_GAP - _GAP
-
-    canvas = fig.canvas
-    canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
-    return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+    captions = _caption_lines(block, s)
+    for m in range(len(block.methods)):
+        left = layout.panels[i, 0, m + 1][0]
+        y = layout.panels[i, len(block.row_labels) - 1, 0][3] + s.bar_gap
+        if (i, m + 1) in layout.bars:
+            kind, scales, _, _ = _column(block, m)
+            _draw_bar(canvas, draw, layout.bars[i, m + 1], kind, scales, s)
+            y += s.bar_h + s.tick_h
+        font = s.font("caption")
+        for line in captions[m]:
+            draw.text((left, y), line, _DARK, font, "la")
+            y += s.caption_line_h
 
 
-def _empty_cell(ax: Axes, note: str) -> None:
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    if image.size == (side, side):
+        return image
+    return image.resize((side, side), Image.Resampling.BILINEAR)
+
+
+def _draw_bar(
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    box: tuple[int, int, int, int],
+    kind: str,
+    scales: list[Scale] | None,
+    s: _Sizes,
+) -> None:
+    """The colour strip and its values: the ends (and 0 in the middle when signed) when the
+    rows share one scale; ``0 .. max`` (``-max 0 max``) when each map has its own."""
+    shared = scales[0] if scales and all(sc == scales[0] for sc in scales) else None
+    signed = shared.signed if shared else bool(scales and scales[0].signed) or kind == "signed"
+    cmap = shared.cmap if shared else ("bwr" if signed else {"abs": "gray"}.get(kind, "jet"))
+    left, top, right, bottom = box
+    canvas.paste(Image.fromarray(colorbar(cmap, right - left, bottom - top)), (left, top))
+    draw.rectangle((left, top, right - 1, bottom - 1), outline=_EMPTY_EDGE)
+    if shared is not None:
+        ends = (format_value(shared.low), format_value(shared.high))
+    else:
+        ends = ("-max", "max") if signed else ("0", "max")
+    font, y = s.font("tick"), bottom + s.px(2)
+    draw.text((left, y), ends[0], _DARK, font, "la")
+    draw.text((right, y), ends[1], _DARK, font, "ra")
+    if signed:
+        draw.line(((left + right) // 2, top, (left + right) // 2, bottom + s.px(2)), _DARK)
+        draw.text(((left + right) // 2, y), "0", _DARK, font, "ma")
+
+
+def _empty_cell(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], note: str, s: _Sizes
+) -> None:
     """A light grey panel with ``note`` wrapped inside, in place of a map."""
-    ax.set_facecolor("#eeeeee")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_color("#bbbbbb")
-    lines = textwrap.wrap(note, _NOTE_CHARS)
-    if len(lines) > _NOTE_LINES:
-        lines = [*lines[: _NOTE_LINES - 1], lines[_NOTE_LINES - 1] + " ..."]
-    ax.text(
-        0.5, 0.5, "\n".join(lines), ha="center", va="center", fontsize=7.5, color="#444444",
-        transform=ax.transAxes, linespacing=1.25,
+    draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=_EMPTY, outline=_EMPTY_EDGE)
+    font = s.font("note")
+    lines = _cut(_wrap(note, font, s.panel - s.px(20)), _NOTE_LINES)
+    draw.multiline_text(
+        ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), "\n".join(lines), (68, 68, 68), font,
+        "mm", spacing=s.px(3), align="center",
     )  # fmt: skip
 
 
 def save_figure(image: Image.Image, path: str | PathLike[str]) -> None:
-    """Write ``image`` as a PNG to ``path``, creating missing parent directories."""
+    """Write ``image`` as a PNG to ``path`` (fast, see :mod:`seewhy.render.png`), creating
+    missing parent directories."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out, format="PNG")
+    save_png(image, out)
