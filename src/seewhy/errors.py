@@ -91,6 +91,11 @@ class OptionError(SeewhyError, ValueError):
     size, a drawing option, a flag that is not True or False."""
 
 
+class MethodOptionError(MethodError, OptionError):
+    """A method's option of the wrong type: both a :class:`MethodError` (as an unknown
+    option is) and an :class:`OptionError`."""
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The up to ``n`` names in ``choices`` that are most like ``name``."""
     choices = list(choices)

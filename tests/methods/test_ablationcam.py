@@ -114,7 +114,10 @@ def test_ablationcam_counterfactual_negates_the_signed_map() -> None:
     ("methods", "match"),
     [
         ({"ablationcam": {"batch_size": 0}}, "batch_size must be a positive int"),
-        ({"ablationcam": {"batch_size": 2.5}}, "batch_size must be a positive int"),
+        (
+            {"ablationcam": {"batch_size": 2.5}},
+            r"'batch_size' of 'ablationcam' must be int \| None",
+        ),
     ],
 )
 def test_bad_options_raise_method_errors(methods: dict, match: str) -> None:

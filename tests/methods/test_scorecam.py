@@ -169,7 +169,7 @@ def test_scorecam_weights_are_a_softmax_of_the_negated_scores_when_counterfactua
     ("methods", "match"),
     [
         ({"scorecam": {"batch_size": 0}}, "batch_size must be a positive int"),
-        ({"scorecam": {"align_corners": "yes"}}, "align_corners must be True or False"),
+        ({"scorecam": {"align_corners": "yes"}}, "'align_corners' of 'scorecam' must be bool"),
     ],
 )
 def test_bad_options_raise_method_errors(methods: dict, match: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seewhy.errors import OptionError
+from seewhy.errors import MethodOptionError
 
 
 def declared_types(function: Callable[..., Any]) -> dict[str, Any]:
@@ -92,9 +92,9 @@ def accepts(hint: Any, value: object) -> bool:
 
 
 def check_value(method: str, option: str, hint: Any, value: object) -> None:
-    """An OptionError naming the expected type when ``value`` does not fit ``hint``."""
+    """A MethodOptionError naming the expected type when ``value`` does not fit ``hint``."""
     if not accepts(hint, value):
-        raise OptionError(
+        raise MethodOptionError(
             f"option {option!r} of {method!r} must be {describe(hint)}, "
             f"got {value!r} ({type(value).__name__})"
         )
