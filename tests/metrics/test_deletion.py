@@ -42,7 +42,9 @@ def test_deletion_auc_of_a_model_that_ignores_the_input_is_its_score():
     for step in (1, 5, 42):  # 42 pixels: one step
         curves = deletion(ConstantLogits(), images, maps, [1, 2], pixels_per_step=step)
         np.testing.assert_allclose(curves.auc, p, rtol=1e-6)
-        np.testing.assert_allclose(curves.scores, np.repeat(p[:, None], curves.scores.shape[1], 1), rtol=1e-6)
+        np.testing.assert_allclose(
+            curves.scores, np.repeat(p[:, None], curves.scores.shape[1], 1), rtol=1e-6
+        )
     assert curves.scores.shape == (2, 2)
 
 
@@ -211,7 +213,8 @@ def test_targets_default_to_the_top_class_and_loaded_models_select_their_output(
         ({"maps": torch.rand(2, 4, 4)}, "maps must be"),
         ({"substrate": "noise"}, "substrate='noise'"),
         ({"pixels_per_step": 0}, "pixels_per_step"),
-        ({"targets": [0, 1, 2]}, "targets must be 2"), ({"targets": [0.5, 1.0]}, "class ids"),
+        ({"targets": [0, 1, 2]}, "targets must be 2"),
+        ({"targets": [0.5, 1.0]}, "class ids"),
     ],
 )
 def test_errors_say_what_is_wrong(kwargs, message):

@@ -25,9 +25,10 @@ What seewhy follows, and where the reference code (``tleemann/road_evaluation``)
 pytorch-grad-cam (``pytorch_grad_cam/metrics/road.py``, whose ``NoisyLinearImputer`` is
 the authors' and gives the same numbers as :func:`road_impute` with ``noise=0``) differ:
 
-- ``p`` is the share removed in both orders. pytorch-grad-cam's ``ROADMostRelevantFirst(p)``
-  removes the pixels at or above the map's ``p``-th percentile, i.e. the top ``100 - p`` %,
-  and the authors' LeRF removes the bottom ``100 - p`` %; over the symmetric 10..90 the
+- ``p`` is the share removed, in both orders (``int(HW * p / 100)`` pixels, as the
+  authors count). pytorch-grad-cam's ``p`` is the share kept in both orders (its MoRF at
+  ``p`` removes the pixels at or above the map's ``p``-th percentile, the top ``100 - p`` %),
+  and the authors' LeRF at ``p`` keeps the top ``p`` %; over the symmetric 10..90 the
   averages are the same.
 - Ties in the map are broken by a seeded random order (the authors add ``1e-4`` noise to
   the map for the same purpose); pytorch-grad-cam thresholds with ``<``, so tied pixels
