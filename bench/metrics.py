@@ -1,7 +1,7 @@
 """Metrics benchmark: deletion / insertion and ROAD beside torchcam and pytorch-grad-cam, on the CPU.
 
 Run ``python bench/metrics.py`` (``--markdown`` for a Markdown table; ``--quick`` for a
-development run: 8 images, one method, pytorch-grad-cam's ROAD on 2 of them).
+development run: 4 images, one method, pytorch-grad-cam's ROAD on 2 of them).
 
 The images: scikit-image's ``chelsea``, ``coffee``, ``astronaut``, ``rocket``, ``camera`` and
 matplotlib's ``grace_hopper.jpg``, each as it is, flipped, rotated and cropped, 64 in all,
@@ -136,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare-sample", type=int, default=40, help="bare batches timed")
     parser.add_argument("--road-peer-images", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="8 images, gradcam, 2 peer ROADs")
+    parser.add_argument("--quick", action="store_true", help="4 images, gradcam, 2 peer ROADs")
     parser.add_argument("--no-torchcam", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.quick:
-        args.images, args.methods, args.road_peer_images = 8, "gradcam", 2
+        args.images, args.methods, args.road_peer_images = 4, "gradcam", 2
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
@@ -162,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch_size or auto_batch_size(x[:1], None)
     say(f"{n} images, {methods}, {batch} copies per forward")
 
-    rows: list[tuple[str, float, str]] = []  # (label, seconds, note)
+    class Rows(list):
+        """The table's rows, each also printed to stderr as it is measured."""
+
+        def append(self, row: tuple[str, float, str]) -> None:
+            say(f"{row[0]}: {row[1]:.3f} s {row[2]}")
+            super().append(row)
+
+    rows: list[tuple[str, float, str]] = Rows()  # (label, seconds, note)
     checks: list[str] = []
     notes: list[str] = []
     missed = False

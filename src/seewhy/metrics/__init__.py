@@ -12,7 +12,8 @@ from seewhy.metrics.faithfulness import (
     occlusion_correlation,
     occlusion_maps,
 )
-from seewhy.metrics.road import RoadScores, road, road_combined, road_impute
+from seewhy.metrics.imputation import road_impute
+from seewhy.metrics.road import RoadScores, road, road_combined
 
 __all__ = [
     "CausalCurves",

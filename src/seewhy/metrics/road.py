@@ -4,26 +4,13 @@ https://arxiv.org/abs/2202.00449).
 
 For each percentage ``p``, the ``p`` % of the pixels the map ranks highest (MoRF, most
 relevant first) or lowest (LeRF, least relevant first) are removed and filled in by
-**noisy linear imputation** (:func:`road_impute`), and the model scores the imputed image.
+**noisy linear imputation** (:func:`~seewhy.metrics.road_impute`), and the model scores the imputed image.
 A faithful map makes the MoRF curve fall fast and the LeRF curve stay high.
 
-Noisy linear imputation: every removed pixel becomes the weighted mean of its 8 neighbours
-inside the image (weight 1/6 for the 4 direct ones, 1/12 for the diagonals, renormalized
-over the neighbours that exist at the border), removed neighbours included, so the removed
-pixels of a channel solve one sparse linear system
-
-.. math::
-    \\Big(\\sum_{j \\in N(i)} w_{ij}\\Big) x_i - \\sum_{j \\in N(i) \\cap R} w_{ij} x_j
-    = \\sum_{j \\in N(i) \\setminus R} w_{ij} v_j \\qquad (i \\in R)
-
-(``R`` the removed pixels, ``v`` the kept values), and then ``N(0, noise^2)`` is added to
-each removed value. The matrix is the same for every channel: seewhy builds it vectorised,
-factorizes it once (SuperLU, minimum degree on ``A + A^T``, no pivoting: it is symmetric and
-diagonally dominant) and solves all channels from the one factorization.
-
+The imputation (a sparse solve per image, then noise) is :mod:`seewhy.metrics.imputation`.
 What seewhy follows, and where the reference code (``tleemann/road_evaluation``) and
 pytorch-grad-cam (``pytorch_grad_cam/metrics/road.py``, whose ``NoisyLinearImputer`` is
-the authors' and gives the same numbers as :func:`road_impute` with ``noise=0``) differ:
+the authors' and gives the same numbers as :func:`~seewhy.metrics.road_impute` with ``noise=0``) differ:
 
 - ``p`` is the share removed, in both orders (``int(HW * p / 100)`` pixels, as the
   authors count). pytorch-grad-cam's ``p`` is the share kept in both orders (its MoRF at
@@ -53,12 +40,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sparse
 import torch
-from scipy.sparse.linalg import splu
 from torch import nn
 
 from seewhy.errors import OptionError
+from seewhy.metrics.imputation import impute_one, noise_per_channel
 from seewhy.metrics.scoring import (
     Scored,
     as_model,
@@ -68,20 +54,9 @@ from seewhy.metrics.scoring import (
     top_classes,
 )
 
-__all__ = ["RoadScores", "road", "road_combined", "road_impute"]
+__all__ = ["RoadScores", "road", "road_combined"]
 
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
-#: (row offset, column offset, weight) of the 8 neighbours.
-NEIGHBOURS = (
-    (-1, -1, 1 / 12),
-    (-1, 0, 1 / 6),
-    (-1, 1, 1 / 12),
-    (0, -1, 1 / 6),
-    (0, 1, 1 / 6),
-    (1, -1, 1 / 12),
-    (1, 0, 1 / 6),
-    (1, 1, 1 / 12),
-)
 
 
 @dataclass(frozen=True)
@@ -114,116 +89,6 @@ def road_combined(morf: RoadScores, lerf: RoadScores) -> np.ndarray:
     if morf.order != "morf" or lerf.order != "lerf":
         raise OptionError("road_combined takes the MoRF scores first, then the LeRF scores")
     return ((lerf.change - morf.change) / 2).mean(axis=1)
-
-
-def _system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray, list]:
-    """The matrix of one mask's system, the removed pixels' flat indices and, per
-    neighbour, (equations, kept neighbour's flat index, weight) for the right-hand side."""
-    h, w = removed.shape
-    flat = removed.reshape(-1)
-    unknown = np.flatnonzero(flat)
-    count = unknown.size
-    variable = np.full(h * w, -1, dtype=np.int64)
-    variable[unknown] = np.arange(count)
-    rows, cols = np.divmod(unknown, w)
-    diagonal = np.zeros(count)
-    entries_i, entries_j, entries_v, known = [], [], [], []
-    for dr, dc, weight in NEIGHBOURS:
-        r, c = rows + dr, cols + dc
-        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        diagonal[inside] += weight
-        equations = np.flatnonzero(inside)
-        neighbour = r[inside] * w + c[inside]
-        missing = flat[neighbour]
-        entries_i.append(equations[missing])
-        entries_j.append(variable[neighbour[missing]])
-        entries_v.append(np.full(int(missing.sum()), -weight))
-        known.append((equations[~missing], neighbour[~missing], weight))
-    diagonal_index = np.arange(count)
-    matrix = sparse.csc_matrix(
-        (
-            np.concatenate([*entries_v, diagonal]),
-            (
-                np.concatenate([*entries_i, diagonal_index]),
-                np.concatenate([*entries_j, diagonal_index]),
-            ),
-        ),
-        shape=(count, count),
-    )
-    return matrix, unknown, known
-
-
-def _impute_one(
-    image: np.ndarray, removed: np.ndarray, noise: np.ndarray, rng: np.random.Generator | None
-) -> np.ndarray:
-    """(C, H, W) float64 ``image`` with its ``removed`` (H, W) pixels imputed."""
-    channels = image.shape[0]
-    values = image.reshape(channels, -1)
-    out = values.copy()
-    if not removed.any():
-        return out.reshape(image.shape)
-    matrix, unknown, known = _system(removed)
-    rhs = np.zeros((unknown.size, channels))
-    for equations, neighbours, weight in known:
-        rhs[equations] += weight * values[:, neighbours].T  # each equation once per offset
-    factor = splu(
-        matrix,
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    solution = factor.solve(rhs).T
-    if rng is not None:
-        solution = solution + noise[:, None] * rng.standard_normal(solution.shape)
-    out[:, unknown] = solution
-    return out.reshape(image.shape)
-
-
-def _noise_per_channel(noise: float | Sequence[float], channels: int) -> np.ndarray:
-    values = np.atleast_1d(np.asarray(noise, dtype=np.float64))
-    if values.size == 1:
-        values = np.repeat(values, channels)
-    if values.size != channels or (values < 0).any():
-        raise OptionError(f"noise must be one number >= 0 or one per channel, got {noise!r}")
-    return values
-
-
-def road_impute(
-    images: torch.Tensor,
-    removed_mask: torch.Tensor,
-    noise: float | Sequence[float] = 0.01,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Noisy linear imputation (see :mod:`seewhy.metrics.road`) of ``images`` (N, C, H, W)
-    or (C, H, W) where ``removed_mask`` (N, H, W) or (H, W) is True.
-
-    ``noise`` is the standard deviation added to the removed values, in the units of
-    ``images`` (one number, or one per channel); image ``i`` draws it from
-    ``numpy.random.default_rng([seed, i])``. With ``noise=0`` the result is exactly the
-    sparse solve. Returns a new tensor of the images' dtype and device.
-    """
-    single = images.dim() == 3
-    batch = images[None] if single else images
-    masks = torch.as_tensor(removed_mask)
-    masks = masks[None] if masks.dim() == 2 else masks
-    if batch.dim() != 4 or tuple(masks.shape) != (batch.shape[0], *batch.shape[2:]):
-        raise OptionError(
-            f"road_impute needs images (N, C, H, W) and a removed_mask (N, H, W) of the same "
-            f"N, H, W, got {tuple(images.shape)} and {tuple(torch.as_tensor(removed_mask).shape)}"
-        )
-    sigma = _noise_per_channel(noise, batch.shape[1])
-    pixels = batch.detach().cpu().double().numpy()
-    holes = masks.detach().cpu().numpy().astype(bool)
-    if holes.reshape(holes.shape[0], -1).all(axis=1).any():
-        raise OptionError("road_impute needs at least one kept pixel per image")
-    out = np.stack(
-        [
-            _impute_one(pixels[i], holes[i], sigma, np.random.default_rng([seed, i]))
-            for i in range(batch.shape[0])
-        ]
-    )
-    result = torch.from_numpy(out).to(images.device, images.dtype)
-    return result[0] if single else result
 
 
 def removal_order(maps: torch.Tensor, seed: int) -> torch.Tensor:
@@ -279,7 +144,7 @@ def road(
         wanted = top_classes(scored, images, batch_size=batch_size, fast=fast)
     n, channels, h, w = images.shape
     _, std = channel_stats(scored, channels)
-    sigma = _noise_per_channel(noise, channels) / std.view(-1).double().numpy()
+    sigma = noise_per_channel(noise, channels) / std.view(-1).double().numpy()
     ranked = removal_order(maps, seed)
     if order == "lerf":
         ranked = ranked.flip(1)
@@ -297,7 +162,7 @@ def road(
             mask = np.zeros(h * w, dtype=bool)
             mask[ranked[row, : removed_counts[point - 1]].numpy()] = True
             rng = np.random.default_rng([seed, row, point - 1])
-            filled = _impute_one(pixels[row], mask.reshape(h, w), sigma, rng)
+            filled = impute_one(pixels[row], mask.reshape(h, w), sigma, rng)
             copies.append(torch.from_numpy(filled).to(images.device, images.dtype))
         rows = torch.arange(start, stop, device=images.device) // points
         return torch.stack(copies), wanted[rows]
@@ -310,7 +175,8 @@ def road(
         batch_size=batch_size,
         fast=fast,
         desc=f"ROAD {order.upper()}",
-        progress=progress,
+        # seconds per image (18 sparse factorizations for MoRF + LeRF): a bar from 2 images
+        progress=progress if progress is not None else n >= 2,
     )
     table = flat.view(n, points).numpy()
     return RoadScores(
