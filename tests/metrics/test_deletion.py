@@ -221,3 +221,25 @@ def test_errors_say_what_is_wrong(kwargs, message):
     args = {"maps": torch.rand(2, 8, 8), "targets": [0, 1], **kwargs}
     with pytest.raises(seewhy.SeewhyError, match=message):
         deletion(TinyGapNet(), torch.randn(2, 3, 8, 8), **args)
+
+
+@pytest.mark.slow
+def test_gradcam_is_more_faithful_than_its_reverse_on_lite0(lite0, chelsea_path):
+    from PIL import Image
+
+    from seewhy.metrics import road
+
+    x = lite0.preprocess(Image.open(chelsea_path))
+    res = seewhy.Explainer(lite0).explain(x, methods=["gradcam"], targets="top1", progress=False)
+    gradcam = res.maps["gradcam"][:, 0]
+    step = 224 * 16  # 15 points a curve
+    kept = deletion(lite0, x, gradcam, pixels_per_step=step)
+    reverse = deletion(lite0, x, -gradcam, pixels_per_step=step)
+    assert kept.auc[0] < reverse.auc[0] - 0.1
+    assert (
+        insertion(lite0, x, gradcam, pixels_per_step=step).auc[0]
+        > insertion(lite0, x, -gradcam, pixels_per_step=step).auc[0]
+    )
+    morf = road(lite0, x, gradcam, percentiles=(50,), order="morf")
+    lerf = road(lite0, x, gradcam, percentiles=(50,), order="lerf")
+    assert morf.scores[0, 0] < lerf.scores[0, 0]
