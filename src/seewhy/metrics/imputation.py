@@ -15,6 +15,11 @@ solve one sparse linear system
 is the same for every channel: it is built vectorised (the reference fills a ``lil_matrix``
 offset by offset), factorized once (SuperLU, minimum degree on ``A + A^T``, no pivoting: it
 is symmetric and diagonally dominant) and every channel is solved from that factorization.
+The reference's quirks, for whoever compares: its mask is 1 for the pixels *kept*
+(``removed_mask`` here is True for the removed ones); its ``weighting=`` argument is stored
+and ignored (the module's global weights are used); its noise is ``torch.randn_like``,
+unseeded. With ``noise=0`` the two give the same values (``tests/metrics/test_road.py``).
+
 The factorization is most of ROAD's time (about 0.3-0.5 s for 45 000 removed pixels on one
 core); nested-dissection orderings, QDLDL and algebraic multigrid were tried and were no
 faster.
@@ -124,7 +129,7 @@ def road_impute(
     noise: float | Sequence[float] = 0.01,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Noisy linear imputation (see :mod:`seewhy.metrics.road`) of ``images`` (N, C, H, W)
+    """Noisy linear imputation (see :mod:`seewhy.metrics.imputation`) of ``images`` (N, C, H, W)
     or (C, H, W) where ``removed_mask`` (N, H, W) or (H, W) is True.
 
     ``noise`` is the standard deviation added to the removed values, in the units of
