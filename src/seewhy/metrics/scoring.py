@@ -1,0 +1,145 @@
+"""The one way the metrics run a model: target probabilities of batches of copies.
+
+The metrics that perturb images (deletion / insertion, average drop, ROAD) hand the model
+copies of the images, many per forward, and read the softmax probability of each copy's
+target class. :func:`score_copies` is that narrow interface: it enters one
+:func:`~seewhy.engine.passes.model_pass` for the whole run (the model frozen, in eval mode,
+its BatchNorms folded with ``fast``, and left exactly as found on exit), runs the copies in
+batches without gradients and shows a progress bar for long runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from seewhy.engine import model_pass
+from seewhy.errors import OptionError
+from seewhy.methods.ops import auto_batch_size, check_batch_size, spans, work_bar
+from seewhy.models import LoadedModel
+
+#: Copies ``(images (B, C, H, W), targets (B,))`` for the copies ``start..stop-1``.
+MakeCopies = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+class Scored(Protocol):
+    """What a metric needs of a model (a :class:`~seewhy.models.LoadedModel` has it)."""
+
+    module: nn.Module
+
+    def select_output(self, raw: object) -> torch.Tensor: ...
+
+
+def as_model(model: nn.Module | Scored) -> Scored:
+    """A :class:`~seewhy.models.LoadedModel` (or anything with ``module`` and
+    ``select_output``) as it is; a bare module as ``LoadedModel.wrap(module)`` reads it
+    (its output taken as the class scores; ImageNet's mean and std, where a metric needs
+    the pixel space)."""
+    if isinstance(model, nn.Module):
+        return LoadedModel.wrap(model)
+    if isinstance(getattr(model, "module", None), nn.Module) and hasattr(model, "select_output"):
+        return model
+    raise OptionError(
+        f"model must be an nn.Module or a seewhy.LoadedModel, got {type(model).__name__}"
+    )
+
+
+def channel_stats(model: Scored, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's per-channel (mean, std), each (channels, 1, 1), from its ``mean``/``std``
+    (a :class:`~seewhy.models.LoadedModel`'s, ImageNet's for a bare module)."""
+    mean = torch.as_tensor(getattr(model, "mean", LoadedModel.mean), dtype=torch.float32)
+    std = torch.as_tensor(getattr(model, "std", LoadedModel.std), dtype=torch.float32)
+    if mean.numel() != channels or std.numel() != channels:
+        raise OptionError(
+            f"the model's mean and std have {mean.numel()} and {std.numel()} entries, the "
+            f"images {channels} channels; pass a LoadedModel with matching mean= and std="
+        )
+    return mean.view(-1, 1, 1), std.view(-1, 1, 1)
+
+
+def score_copies(
+    model: Scored,
+    make: MakeCopies,
+    count: int,
+    example: torch.Tensor,
+    *,
+    batch_size: int | None,
+    fast: bool,
+    desc: str,
+    progress: bool | None,
+) -> torch.Tensor:
+    """(count,) float64: the softmax probability of its target for each copy ``make`` gives.
+
+    The copies run in as few forwards as ``batch_size`` allows (None: about 8 images of
+    224 x 224 per forward, :func:`~seewhy.methods.ops.auto_batch_size` of ``example``, one
+    image), all inside one model pass.
+    """
+    check_batch_size(batch_size)
+    size = auto_batch_size(example, batch_size)
+    scores = torch.empty(count, dtype=torch.float64)
+    module = model.module
+    with (
+        model_pass(module, fast=fast, in_place_off=False) as run,
+        torch.no_grad(),
+        work_bar(count, desc, progress) as bar,
+    ):
+        for start, stop in spans(count, size):
+            copies, targets = make(start, stop)
+            _, raw = run.forward(copies, requires_grad=False)
+            logits = model.select_output(raw).float()
+            if logits.dim() != 2:
+                raise OptionError(
+                    f"the metrics need (B, classes) scores, the model gave {tuple(logits.shape)}"
+                )
+            probabilities = logits.softmax(dim=1)
+            rows = torch.arange(stop - start, device=probabilities.device)
+            picked = probabilities[rows, targets.to(probabilities.device)]
+            scores[start:stop] = picked.double().cpu()
+            bar.update(stop - start)
+    return scores
+
+
+def check_inputs(
+    images: torch.Tensor, maps: torch.Tensor | None, targets: object, name: str = "images"
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``images`` (N, C, H, W) float, ``maps`` (N, H, W) float32 on the images' device and
+    ``targets`` (N,) int64 (or None), or an OptionError saying what is wrong."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise OptionError(f"{name} must be a preprocessed (N, C, H, W) tensor, got {shape}")
+    n, _, h, w = images.shape
+    if maps is not None:
+        maps = torch.as_tensor(maps)
+        if maps.dim() == 4 and maps.shape[1] == 1:
+            maps = maps[:, 0]
+        if tuple(maps.shape) != (n, h, w):
+            raise OptionError(
+                f"maps must be (N, H, W) = {(n, h, w)} at the images' resolution, got "
+                f"{tuple(maps.shape)} (upsample them with res.maps[method])"
+            )
+        maps = maps.detach().to(images.device, torch.float32)
+    if targets is None:
+        return images.detach(), maps, None
+    tensor = torch.as_tensor(targets).reshape(-1)
+    if tensor.numel() == 1 and n > 1:
+        tensor = tensor.expand(n)
+    if tensor.numel() != n or tensor.is_floating_point() or tensor.dtype == torch.bool:
+        raise OptionError(f"targets must be {n} class ids (one per image), got {targets!r}")
+    return images.detach(), maps, tensor.to(images.device, torch.int64)
+
+
+def top_classes(
+    model: Scored, images: torch.Tensor, *, batch_size: int | None, fast: bool
+) -> torch.Tensor:
+    """(N,) the model's top-1 class of each image (the targets where none are given)."""
+    check_batch_size(batch_size)
+    size = auto_batch_size(images, batch_size)
+    found = []
+    with model_pass(model.module, fast=fast, in_place_off=False) as run, torch.no_grad():
+        for start, stop in spans(images.shape[0], size):
+            _, raw = run.forward(images[start:stop], requires_grad=False)
+            found.append(model.select_output(raw).argmax(dim=1).to(images.device))
+    return torch.cat(found)

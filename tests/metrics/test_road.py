@@ -1,0 +1,153 @@
+"""ROAD: the imputation against pytorch-grad-cam's (the authors' code), hand cases, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers.models import TinyGapNet, dirty, snapshot
+
+import seewhy
+from seewhy.metrics import road, road_combined, road_impute
+from seewhy.metrics.road import removal_order
+
+
+@pytest.mark.parametrize("share", [0.1, 0.5, 0.95])
+def test_road_impute_equals_pytorch_grad_cams_imputer_without_noise(share):
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+
+    torch.manual_seed(0)
+    image = torch.randn(3, 23, 31)
+    removed = torch.rand(23, 31) < share
+    removed[0, 0] = removed[-1, -1] = True  # corners: neighbours outside the image
+    expected = NoisyLinearImputer(noise=0)(image, (~removed).float())  # 1: kept
+    torch.testing.assert_close(road_impute(image, removed, noise=0), expected, atol=1e-6, rtol=0)
+
+
+def test_road_impute_by_hand():
+    image = torch.arange(9, dtype=torch.float64).view(1, 3, 3)
+    removed = torch.zeros(3, 3, dtype=torch.bool)
+    removed[1, 1] = True  # centre: edges 1, 3, 5, 7 at 1/6, corners 0, 2, 6, 8 at 1/12
+    out = road_impute(image, removed, noise=0)
+    assert out[0, 1, 1].item() == pytest.approx((1 + 3 + 5 + 7) / 6 + (0 + 2 + 6 + 8) / 12)
+    removed = torch.zeros(3, 3, dtype=torch.bool)
+    removed[0, 0] = True  # corner: neighbours 1, 3 (1/6) and 4 (1/12), renormalized by 5/12
+    out = road_impute(image, removed, noise=0)
+    assert out[0, 0, 0].item() == pytest.approx(((1 + 3) / 6 + 4 / 12) / (5 / 12))
+    # two removed neighbours: x = (2/6 ... ) solve the 2 x 2 system by hand on a 1 x 4 row
+    row = torch.tensor([[[1.0, 0.0, 0.0, 7.0]]], dtype=torch.float64)
+    gap = torch.tensor([[False, True, True, False]])
+    # each gap pixel: mean of its 2 row neighbours -> x1 = (1 + x2) / 2, x2 = (x1 + 7) / 2
+    out = road_impute(row, gap, noise=0)
+    torch.testing.assert_close(out[0, 0], torch.tensor([1.0, 3.0, 5.0, 7.0], dtype=torch.float64))
+    assert torch.equal(out[:, ~gap], row[:, ~gap])  # kept pixels untouched
+
+
+def test_road_impute_noise_is_seeded_and_per_channel():
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 40, 40)
+    removed = torch.rand(2, 40, 40) < 0.5
+    exact = road_impute(images, removed, noise=0)
+    noisy = road_impute(images, removed, noise=(0.01, 0.02, 0.04), seed=3)
+    torch.testing.assert_close(noisy, road_impute(images, removed, (0.01, 0.02, 0.04), seed=3))
+    assert not torch.equal(noisy, road_impute(images, removed, (0.01, 0.02, 0.04), seed=4))
+    difference = (noisy - exact).permute(1, 0, 2, 3)[:, removed]
+    np.testing.assert_allclose(difference.std(dim=1).numpy(), [0.01, 0.02, 0.04], rtol=0.05)
+    assert torch.equal(
+        (noisy - exact).permute(1, 0, 2, 3)[:, ~removed], torch.zeros(3, (~removed).sum())
+    )
+    with pytest.raises(seewhy.SeewhyError, match="at least one kept pixel"):
+        road_impute(images[:1], torch.ones(1, 40, 40, dtype=torch.bool))
+
+
+def test_removal_order_breaks_only_ties_at_random():
+    maps = torch.tensor([[[0.0, 3.0, 0.0, 0.0, 2.0, 0.0]]])
+    for seed in range(5):
+        order = removal_order(maps, seed)[0].tolist()
+        assert order[:2] == [1, 4] and sorted(order[2:]) == [0, 2, 3, 5]
+    assert len({tuple(removal_order(maps, seed)[0].tolist()) for seed in range(8)}) > 1
+
+
+def sensitive_model(seed: int = 0) -> TinyGapNet:
+    torch.manual_seed(seed)
+    model = TinyGapNet().eval()
+    model.fc.weight.data *= 30  # probabilities that move with the pixels
+    return model
+
+
+def test_road_is_seeded_and_does_not_depend_on_the_batches():
+    model = sensitive_model()
+    images, maps = torch.randn(3, 3, 12, 12), torch.rand(3, 12, 12)
+    first = road(model, images, maps, [0, 1, 2], percentiles=(20, 50, 80), seed=5, batch_size=2)
+    again = road(model, images, maps, [0, 1, 2], percentiles=(20, 50, 80), seed=5, batch_size=7)
+    np.testing.assert_allclose(first.scores, again.scores, atol=1e-6)
+    other = road(model, images, maps, [0, 1, 2], percentiles=(20, 50, 80), seed=6)
+    assert np.abs(other.scores - first.scores).max() > 1e-6
+    assert first.scores.shape == (3, 3) and first.clean.shape == (3,)
+    np.testing.assert_allclose(first.change, first.scores - first.clean[:, None])
+
+
+def test_road_matches_pytorch_grad_cam_without_noise(monkeypatch):
+    import pytorch_grad_cam.metrics.road as pgc_road
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    # pytorch-grad-cam's noise is fixed at 0.01 and unseeded: compare the noiseless imputation
+    class Noiseless(pgc_road.NoisyLinearImputer):
+        def __init__(self, noise: float = 0.0) -> None:
+            super().__init__(noise=0.0)
+
+    monkeypatch.setattr(pgc_road, "NoisyLinearImputer", Noiseless)
+    model = sensitive_model(1)
+    images, maps = torch.randn(2, 3, 10, 10), torch.rand(2, 10, 10)  # no ties
+    targets = [1, 3]
+    kw = {"noise": 0.0, "fast": False}
+    morf, lerf = (
+        road(model, images, maps, targets, **kw),
+        road(model, images, maps, targets, order="lerf", **kw),
+    )
+    softmax = [ClassifierOutputSoftmaxTarget(t) for t in targets]
+    for p in (10, 40, 90):
+        # pytorch-grad-cam's p is the share kept: its p is seewhy's 100 - p
+        j = list(morf.percentiles).index(100 - p)
+        theirs = pgc_road.ROADMostRelevantFirst(p)(images, maps.numpy(), softmax, model)
+        np.testing.assert_allclose(theirs, morf.change[:, j], atol=1e-5)
+        theirs = pgc_road.ROADLeastRelevantFirst(p)(images, maps.numpy(), softmax, model)
+        np.testing.assert_allclose(theirs, lerf.change[:, j], atol=1e-5)
+    combined = pgc_road.ROADCombined()(images, maps.numpy(), softmax, model)
+    np.testing.assert_allclose(combined, road_combined(morf, lerf), atol=1e-5)
+
+
+def test_road_removes_p_percent_and_leaves_the_model_as_found():
+    class Counts(torch.nn.Module):
+        """logits [log(number of pixels exactly 5 in channel 0), 0]: the pixels kept."""
+
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(2))
+
+        def forward(self, x):
+            kept = (x[:, 0] == 5).flatten(1).sum(1).double()
+            return torch.stack([kept.log(), torch.zeros_like(kept)], 1) + self.bias
+
+    model = dirty(Counts())
+    before = snapshot(model)
+    images = torch.full((1, 3, 10, 10), 5.0)
+    images[0, 0, 0, 0] = 6  # one pixel that is not 5: imputation never gives exactly 5 there
+    maps = torch.rand(1, 10, 10)
+    maps[0, 0, 0] = 2.0  # the most relevant pixel
+    for order in ("morf", "lerf"):
+        result = road(model, images, maps, 0, percentiles=(10, 30), order=order, noise=0.05)
+        kept = np.array([90, 70]) - (0 if order == "morf" else 1)  # MoRF removes the 6 first
+        np.testing.assert_allclose(result.scores[0], kept / (kept + 1), rtol=1e-6)
+    assert snapshot(model) == before
+
+
+def test_road_options_are_checked():
+    args = (TinyGapNet(), torch.randn(1, 3, 8, 8), torch.rand(1, 8, 8), 0)
+    with pytest.raises(seewhy.SeewhyError, match="order='top'"):
+        road(*args, order="top")
+    with pytest.raises(seewhy.SeewhyError, match="percentiles"):
+        road(*args, percentiles=(0, 50))
+    morf = road(*args, percentiles=(50,))
+    with pytest.raises(seewhy.SeewhyError, match="MoRF scores first"):
+        road_combined(morf, morf)
