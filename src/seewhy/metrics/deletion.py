@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seewhy.errors import OptionError
-from seewhy.metrics.scoring import Scored, as_model, check_inputs, score_copies, top_classes
+from seewhy.metrics.scoring import Scored, map_inputs, score_copies, top_classes
 
 __all__ = ["CausalCurves", "deletion", "insertion", "rise_blur"]
 
@@ -123,9 +123,7 @@ def _causal(
     fast: bool,
     progress: bool | None,
 ) -> CausalCurves:
-    scored = as_model(model)
-    images, maps, wanted = check_inputs(images, maps, targets)
-    assert maps is not None
+    scored, images, maps, wanted = map_inputs(model, images, maps, targets)
     if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int):
         raise OptionError(f"pixels_per_step must be a positive int, got {pixels_per_step!r}")
     if pixels_per_step < 1:

@@ -20,6 +20,7 @@ from seewhy.metrics.scoring import (
     as_model,
     channel_stats,
     check_inputs,
+    map_inputs,
     score_copies,
     top_classes,
 )
@@ -108,9 +109,7 @@ def average_drop_increase(
     Returns:
         :class:`ConfidenceChange`.
     """
-    scored = as_model(model)
-    images, maps, wanted = check_inputs(images, maps, targets)
-    assert maps is not None
+    scored, images, maps, wanted = map_inputs(model, images, maps, targets)
     if space not in ("input", "pixels"):
         raise OptionError(f"space={space!r} is not allowed; use 'input' or 'pixels'")
     if wanted is None:

@@ -47,9 +47,8 @@ from seewhy.errors import OptionError
 from seewhy.metrics.imputation import impute_one, noise_per_channel
 from seewhy.metrics.scoring import (
     Scored,
-    as_model,
     channel_stats,
-    check_inputs,
+    map_inputs,
     score_copies,
     top_classes,
 )
@@ -132,9 +131,7 @@ def road(
     Returns:
         :class:`RoadScores`.
     """
-    scored = as_model(model)
-    images, maps, wanted = check_inputs(images, maps, targets)
-    assert maps is not None
+    scored, images, maps, wanted = map_inputs(model, images, maps, targets)
     if order not in ("morf", "lerf"):
         raise OptionError(f"order={order!r} is not allowed; use 'morf' or 'lerf'")
     shares = np.asarray(percentiles, dtype=np.float64).reshape(-1)

@@ -131,6 +131,16 @@ def check_inputs(
     return images.detach(), maps, tensor.to(images.device, torch.int64)
 
 
+def map_inputs(
+    model: nn.Module | Scored, images: torch.Tensor, maps: torch.Tensor, targets: object
+) -> tuple[Scored, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """What every metric of a map starts from: the model as :func:`as_model` reads it and
+    the images, maps and targets :func:`check_inputs` checks (targets None: not given)."""
+    images, checked, wanted = check_inputs(images, maps, targets)
+    assert checked is not None  # maps were given
+    return as_model(model), images, checked, wanted
+
+
 def top_classes(
     model: Scored, images: torch.Tensor, *, batch_size: int | None, fast: bool
 ) -> torch.Tensor:
