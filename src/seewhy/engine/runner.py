@@ -250,8 +250,10 @@ class HeadScores:
     def __call__(self, edited: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         cut = self.tail()
         runner = self.runner
-        dtype = model_dtype(runner.module)
-        edited = self.view.to_raw(edited.to(dtype), self.raw[rows.to(self.raw.device)]).to(dtype)
+        # Every reading writes back in the dtype of the map it is given: the model's.
+        edited = self.view.to_raw(
+            edited.to(model_dtype(runner.module)), self.raw[rows.to(self.raw.device)]
+        )
         with model_pass(runner.module, fast=False, in_place_off=False) as run, torch.no_grad():
             if cut is not None:
                 raw = cut(edited)

@@ -209,10 +209,9 @@ class Explainer:
         extra = self._forward_args(forward_args, forward_kwargs, records)
         options = self.request(request, objective, forward_args, forward_kwargs)
         with placed(self.model.module, self.device):
-            result = self._explain(batch, records, request, objective, extra, progress)
-        result.options = options
-        result.skipped = skipped
-        return result
+            return self._explain(
+                batch, records, request, objective, extra, progress, options, skipped
+            )
 
     def request(
         self,
@@ -264,9 +263,11 @@ class Explainer:
         objective: Objective,
         extra: ForwardArgs,
         progress: bool | None,
+        options: dict[str, Any],
+        skipped: list[str],
     ) -> ExplanationResult:
-        """The call on the readable images ``batch``, with the model on the call's device."""
-        score, counterfactual = objective.score, objective.counterfactual
+        """The call on the readable images ``batch``, with the model on the call's device;
+        ``options`` is the call's request (:meth:`request`), ``skipped`` the files left out."""
         plan = Plan(
             request,
             self.layers_for(batch, extra) if Plan.needs_layers(request) else [],
@@ -323,8 +324,8 @@ class Explainer:
             records=records,
             model_name=self.model.name,
             layers=per_method.layers,
-            options={"score": score, "counterfactual": counterfactual, "methods": request},
-            # explain() replaces these with the full request (Explainer.request)
+            options=options,
+            skipped=skipped,
             attributions=per_method.attributions,
             deltas=per_method.deltas,
             displays=displays,
