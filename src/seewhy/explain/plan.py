@@ -108,7 +108,9 @@ class Plan:
 
     @property
     def specs(self) -> dict[str, MethodSpec]:
-        return {name: get_method(name) for name in self.request}
+        """The specs of the methods still to run (a refused method's backward rules and
+        needs cost later batches nothing)."""
+        return {name: get_method(name) for name in self.request if name not in self.refused}
 
     @staticmethod
     def needs_layers(request: Mapping[str, Mapping[str, Any]]) -> bool:
