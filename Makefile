@@ -16,7 +16,7 @@ $(PY):
 # torch and torchvision are pinned here (pyproject keeps ranges): these builds lie on this machine's disk.
 $(INSTALLED): $(PY) pyproject.toml
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[serve]'
 	touch $@
 
 $(DEV_INSTALLED): $(INSTALLED)
