@@ -52,3 +52,12 @@ def test_load_model_takes_a_labels_file_and_records_it(tmp_path) -> None:
     assert model.describe()["labels"] == str(path)
     with pytest.raises(ModelError, match="labels has 3 names but 'efficientnet_lite0' has 1000"):
         seewhy.load_model("efficientnet_lite0", "random", labels=["a", "b", "c"])
+
+
+def test_the_bundled_imagenet_names_are_torchvisions() -> None:
+    from torchvision.models import ResNet50_Weights
+
+    from seewhy.models.labels import imagenet_labels
+
+    assert imagenet_labels() == ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    assert imagenet_labels()[285] == "Egyptian cat"

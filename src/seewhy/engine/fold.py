@@ -50,7 +50,17 @@ from torch.nn.modules import module as module_globals
 from seewhy.engine.guard import ForwardPatch, has_hooks
 
 # Convolutions whose forward reads ``self.weight`` and ``self.bias`` as they are.
-_PLAIN_CONVS = {(nn.Conv2d.__module__, "Conv2d"), ("timm.layers.conv2d_same", "Conv2dSame")}
+_PLAIN_CONVS = {
+    (nn.Conv2d.__module__, "Conv2d"),
+    ("timm.layers.conv2d_same", "Conv2dSame"),
+    ("seewhy.models.efficientnet_lite_arch", "Conv2dSame"),
+}
+# Batch norms followed by their own ``drop`` and ``act`` children (timm's and the bundled
+# EfficientNet-Lite's, which copies it).
+_ACT_NORMS = {
+    ("timm.layers.norm_act", "BatchNormAct2d"),
+    ("seewhy.models.efficientnet_lite_arch", "BatchNormAct2d"),
+}
 
 
 def _foldable_conv(m: nn.Module) -> bool:
@@ -58,8 +68,8 @@ def _foldable_conv(m: nn.Module) -> bool:
 
 
 def _is_act_norm(m: nn.Module) -> bool:
-    """timm's ``BatchNormAct2d``: batch norm, then ``drop``, then ``act``."""
-    return type(m).__name__ == "BatchNormAct2d" and type(m).__module__.startswith("timm.")
+    """timm's ``BatchNormAct2d`` (or the bundled copy): batch norm, then ``drop``, then ``act``."""
+    return (type(m).__module__, type(m).__name__) in _ACT_NORMS
 
 
 def _foldable_norm(m: nn.Module) -> bool:

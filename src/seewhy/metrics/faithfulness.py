@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from torch import nn
 
 from seewhy.errors import OptionError
@@ -24,6 +23,7 @@ from seewhy.metrics.scoring import (
     score_copies,
     top_classes,
 )
+from seewhy.metrics.similarity import spearman
 
 __all__ = [
     "ConfidenceChange",
@@ -180,15 +180,7 @@ def occlusion_correlation(maps: Any, occlusion_maps: Any) -> np.ndarray:
         raise OptionError(
             f"maps and occlusion_maps must have one shape, got {a.shape} and {b.shape}"
         )
-    count = a.shape[0]
-    ranks_a = rankdata(a.reshape(count, -1), axis=1)
-    ranks_b = rankdata(b.reshape(count, -1), axis=1)
-    ranks_a -= ranks_a.mean(axis=1, keepdims=True)
-    ranks_b -= ranks_b.mean(axis=1, keepdims=True)
-    norms = np.sqrt((ranks_a**2).sum(axis=1) * (ranks_b**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (ranks_a * ranks_b).sum(axis=1) / norms
-    return np.where(norms > 0, np.clip(rho, -1.0, 1.0), np.nan)
+    return spearman(a, b)
 
 
 def occlusion_maps(

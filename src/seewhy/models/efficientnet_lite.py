@@ -16,6 +16,7 @@ import torch
 from seewhy.errors import ModelError
 from seewhy.models.base import LoadedModel
 from seewhy.models.checkpoint import load_by_keys, load_by_position, read_checkpoint
+from seewhy.models.efficientnet_lite_arch import efficientnet_lite
 from seewhy.models.labels import imagenet_labels
 from seewhy.models.registry import WeightsSpec, register
 
@@ -49,15 +50,14 @@ def weights_file(variant: int) -> Path:
 
 
 def build(variant: int, weights: WeightsSpec = None) -> LoadedModel:
-    """EfficientNet-Lite``variant`` (timm ``tf_efficientnet_lite<variant>``) in eval mode.
+    """EfficientNet-Lite``variant`` (timm's ``tf_efficientnet_lite<variant>``, built by
+    :mod:`seewhy.models.efficientnet_lite_arch` without importing timm) in eval mode.
 
     ``weights=None`` loads the bundled ImageNet weights, ``"random"`` keeps the random
     initialization and a path loads that checkpoint (timm key names, or the bundled layout).
     """
-    import timm
-
     name = f"efficientnet_lite{variant}"
-    module = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+    module = efficientnet_lite(variant)
     if weights is None:
         path = weights_file(variant)
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import functools
 import json
 import os
+from pathlib import Path
+
+#: The 1000 names, one per line: torchvision's weights metadata (``ResNet50_Weights.
+#: IMAGENET1K_V2.meta["categories"]``), copied so that the bundled models start without
+#: importing torchvision (``tests/models/test_labels.py`` checks the copy).
+IMAGENET_LABELS_FILE = Path(__file__).resolve().parent.parent / "data" / "imagenet_labels.txt"
 
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_labels() -> tuple[str, ...]:
-    from torchvision.models import ResNet50_Weights
-
-    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+    return tuple(IMAGENET_LABELS_FILE.read_text(encoding="utf-8").splitlines())
 
 
 def imagenet_labels() -> list[str]:
-    """The 1000 ImageNet-1k class names by index (``[285] == "Egyptian cat"``).
-
-    They come from torchvision's weights metadata, so nothing is downloaded.
-    """
+    """The 1000 ImageNet-1k class names by index (``[285] == "Egyptian cat"``), torchvision's
+    names; nothing is downloaded."""
     return list(_imagenet_labels())
 
 
