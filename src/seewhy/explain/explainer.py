@@ -20,7 +20,7 @@ from seewhy.engine.targets import Objective, TargetSpec, check_count
 from seewhy.errors import ImageError, LayerError, MethodRefusal, OptionError, warn
 from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
-from seewhy.io import load_inputs, skipped_files
+from seewhy.io import list_inputs, load_inputs
 from seewhy.methods.registry import MethodRequest, normalize_methods, resolved_options
 from seewhy.models import LoadedModel, load_model
 from seewhy.record import jsonable, versions
@@ -197,7 +197,9 @@ class Explainer:
         """
         request = normalize_methods(methods)
         objective = Objective(targets, score, counterfactual)
-        skipped = [] if isinstance(images, torch.Tensor) else skipped_files(images)
+        skipped: list[str] = []
+        if not isinstance(images, torch.Tensor):
+            images, skipped = list_inputs(images)  # each folder listed once
         if skipped:
             what = "files that are not images" if len(skipped) > 1 else "file that is not an image"
             warn(f"skipped {len(skipped)} {what} (by suffix): {', '.join(skipped)}")

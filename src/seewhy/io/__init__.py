@@ -7,6 +7,7 @@ from seewhy.io.images import (
     MAX_PIXELS,
     LoadedInput,
     expand_inputs,
+    list_inputs,
     load_image,
     load_inputs,
     skipped_files,
@@ -21,5 +22,6 @@ __all__ = [
     "expand_inputs",
     "load_image",
     "load_inputs",
+    "list_inputs",
     "skipped_files",
 ]

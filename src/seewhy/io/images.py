@@ -120,53 +120,70 @@ def _is_path(item: object) -> bool:
     return isinstance(item, (str, os.PathLike))
 
 
-def _expand_folder(folder: str) -> list[str]:
+def _as_str_path(item: object) -> str:
+    path = os.fspath(item)  # type: ignore[arg-type]
+    return path if isinstance(path, str) else os.fsdecode(path)
+
+
+def _folder_files(folder: str) -> tuple[list[str], list[str]]:
+    """A folder's files sorted by name, split into images and others by suffix (see
+    :data:`IMAGE_SUFFIXES`); hidden files and subfolders are in neither."""
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:
         raise ImageError(f"{folder}: cannot list folder ({_one_line(exc)})") from None
     if not names:
         raise ImageError(f"{folder}: folder is empty")
-    files = [
-        os.path.join(folder, n)
-        for n in names
-        if not n.startswith(".")
-        and os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES
-        and os.path.isfile(os.path.join(folder, n))
-    ]
-    if not files:
+    images: list[str] = []
+    others: list[str] = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        is_image = os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+        (images if is_image else others).append(path)
+    if not images:
         raise ImageError(
             f"{folder}: folder has no image files (looked for {', '.join(IMAGE_SUFFIXES)})"
         )
-    return files
+    return images, others
+
+
+def list_inputs(items: object) -> tuple[list[str | Image.Image | np.ndarray], list[str]]:
+    """:func:`expand_inputs` and :func:`skipped_files` together, from one listing of each
+    folder: ``(inputs, skipped)``."""
+    seq = list(items) if isinstance(items, (list, tuple)) else [items]
+    out: list[str | Image.Image | np.ndarray] = []
+    skipped: list[str] = []
+    for i, item in enumerate(seq):
+        if isinstance(item, (Image.Image, np.ndarray)):
+            out.append(item)
+        elif _is_path(item):
+            path = _as_str_path(item)
+            if os.path.isdir(path):
+                images, others = _folder_files(path)
+                out.extend(images)
+                skipped.extend(others)
+            else:
+                out.append(path)
+        else:
+            where = f"input {i}" if isinstance(items, (list, tuple)) else "input"
+            raise ImageError(
+                f"{where} has type {type(item).__name__} ({item!r:.60}); expected {_ALLOWED}"
+            )
+    return out, skipped
 
 
 def skipped_files(items: object) -> list[str]:
     """The files in the folders among ``items`` that :func:`expand_inputs` leaves out as not
     images by their suffix (``notes.txt``, ``logo.svg``), sorted by name; hidden files
     (``.DS_Store``) and subfolders are not listed. A caller says which were skipped (the
-    Explainer warns once and ``report.json`` names them)."""
-    seq = list(items) if isinstance(items, (list, tuple)) else [items]
-    skipped: list[str] = []
-    for item in seq:
-        if not _is_path(item):
-            continue
-        path = os.fspath(item)  # type: ignore[arg-type]
-        path = path if isinstance(path, str) else os.fsdecode(path)
-        if not os.path.isdir(path):
-            continue
-        try:
-            names = sorted(os.listdir(path))
-        except OSError:
-            continue  # expand_inputs reports the folder
-        skipped.extend(
-            os.path.join(path, n)
-            for n in names
-            if not n.startswith(".")
-            and os.path.splitext(n)[1].lower() not in IMAGE_SUFFIXES
-            and os.path.isfile(os.path.join(path, n))
-        )
-    return skipped
+    Explainer warns once and ``report.json`` names them).
+
+    Raises:
+        ImageError: as :func:`expand_inputs`.
+    """
+    return list_inputs(items)[1]
 
 
 def expand_inputs(items: object) -> list[str | Image.Image | np.ndarray]:
@@ -180,21 +197,7 @@ def expand_inputs(items: object) -> list[str | Image.Image | np.ndarray]:
     Raises:
         ImageError: for an item of another type, an empty folder or a folder without images.
     """
-    seq = list(items) if isinstance(items, (list, tuple)) else [items]
-    out: list[str | Image.Image | np.ndarray] = []
-    for i, item in enumerate(seq):
-        if isinstance(item, (Image.Image, np.ndarray)):
-            out.append(item)
-        elif _is_path(item):
-            path = os.fspath(item)  # type: ignore[arg-type]
-            path = path if isinstance(path, str) else os.fsdecode(path)
-            out.extend(_expand_folder(path) if os.path.isdir(path) else [path])
-        else:
-            where = f"input {i}" if isinstance(items, (list, tuple)) else "input"
-            raise ImageError(
-                f"{where} has type {type(item).__name__} ({item!r:.60}); expected {_ALLOWED}"
-            )
-    return out
+    return list_inputs(items)[0]
 
 
 def load_inputs(items: object, max_pixels: int = MAX_PIXELS) -> list[LoadedInput]:
