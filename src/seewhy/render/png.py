@@ -1,12 +1,16 @@
-"""Writing RGB images as PNG, fast: the "Up" filter in NumPy, then zlib level 1 (``Z_RLE``).
+"""Writing RGB images as PNG, fast: the "Up" filter in NumPy, then deflate at its fastest
+level (Intel's ISA-L through ``isal``, else zlib level 1 with ``Z_RLE``).
 
 PNG encoding is most of the cost of saving results (a figure is 1-2 million pixels). Pillow
 chooses a filter for each row by trying all five (libpng's heuristic), which costs more than
 the compression itself at zlib's fastest level. Here every row but the first takes the "Up"
-filter (the byte-wise difference from the row above: one vectorized subtraction), and zlib
-runs at level 1 with the run-length strategy, which suits filtered image rows. Measured on a
-1382 x 973 figure: 77 ms against Pillow's 240 ms at ``compress_level=1`` (files 7% larger);
-on a 224 x 224 overlay 4.8 ms against 7.4 ms. zlib releases the GIL, so threads overlap.
+filter (the byte-wise difference from the row above: one vectorized subtraction), and the
+rows are deflated by ISA-L's level 1 (``isal.isal_zlib``, installed with seewhy: a zlib
+stream, as PNG wants), or where ``isal`` is missing by zlib level 1 with the run-length
+strategy, which suits filtered image rows. Measured on a 1382 x 973 figure: zlib 77 ms
+against Pillow's 240 ms at ``compress_level=1`` (files 7% larger); on a 1382 x 1422 figure
+ISA-L took 83 ms where zlib took 293 ms (2 busy cores), and its file is 10 % smaller. Both
+release the GIL, so threads overlap.
 The file is a standard 8-bit RGB PNG (IHDR, one IDAT, IEND) that any reader decodes to the
 same pixels.
 """
@@ -24,12 +28,25 @@ from seewhy.io.rgb import as_rgb_uint8
 
 __all__ = ["encode_png", "save_png"]
 
+try:
+    from isal import isal_zlib as _isal
+except ImportError:  # pragma: no cover - isal is a dependency; a platform without wheels
+    _isal = None
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NONE, _UP = 0, 2  # PNG filter types
 
 
 def _chunk(tag: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+
+def _deflate(data: memoryview) -> bytes:
+    """``data`` as a zlib stream, at the fastest level."""
+    if _isal is not None:
+        return _isal.compress(data, 1)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return compressor.compress(data) + compressor.flush()
 
 
 def encode_png(image: Any) -> bytes:
@@ -42,8 +59,7 @@ def encode_png(image: Any) -> bytes:
     rows[0, 0], rows[0, 1:] = _NONE, flat[0]
     rows[1:, 0] = _UP
     np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8: modulo 256, as PNG wants
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = compressor.compress(rows.data) + compressor.flush()
+    data = _deflate(rows.data)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
     return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
