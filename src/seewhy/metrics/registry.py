@@ -445,7 +445,7 @@ register(
 register(
     MetricSpec(
         "deletion",
-        "RISE deletion AUC: probability as the most salient pixels are zeroed (lower is better)",
+        "RISE deletion AUC: probability as the most salient pixels are zeroed",
         (),
         False,
         True,
@@ -471,8 +471,7 @@ register(
 register(
     MetricSpec(
         "average_drop",
-        "average drop in confidence on the image times its map, % (Grad-CAM++ paper; lower "
-        "is better)",
+        "average drop in confidence on the image times its map (Grad-CAM++ paper)",
         (),
         False,
         True,
