@@ -148,13 +148,13 @@ def test_an_image_that_fails_to_load_is_listed_and_skipped(tmp_path):
 
 def test_a_metric_the_data_cannot_support_is_refused(tmp_path):
     dataset = boxed_dataset(2)
-    request = EvaluationRequest(models=[tiny_model()], methods=["gradcam"], metrics=["pixel_ap"])
-    evaluate(
+    found = evaluate(
         dataset,
         EvaluationRequest(models=[tiny_model()], metrics=["pixel_ap"]),
         tmp_path,
         progress=False,
     )
+    assert found.rows[0]["n"] == 1  # the one mask, on img00
     no_grid = boxed_dataset(2, grid_every=0)
     with pytest.raises(OptionError, match="'grid_pointing' needs grid"):
         evaluate(
