@@ -401,7 +401,15 @@ def failure_figures(
 
 
 #: Which metric picks the examples: the first of these the run has.
-EXAMPLE_METRICS = ("grid_pointing", "energy_pointing", "pointing", "insertion", "deletion")
+EXAMPLE_METRICS = (
+    "grid_pointing",
+    "energy_pointing",
+    "pointing",
+    "insertion",
+    "deletion",
+    "average_drop",
+    "road",
+)
 
 
 def example_figures(
