@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from seewhy.datasets.base import Dataset, Sample
+from seewhy.engine.device import placed
 from seewhy.engine.passes import model_pass
 from seewhy.engine.targets import SCORES
 from seewhy.errors import MethodRefusal, OptionError
@@ -133,17 +134,24 @@ def resolve_metrics(
     return resolved
 
 
-def _load(sample: Sample) -> tuple[Any, str | None]:
+def _load(sample: Sample, model: LoadedModel) -> tuple[Any, np.ndarray | None, str | None]:
+    """``(image, what the model sees of it, None)``, or ``(None, None, why)``."""
     try:
-        return sample.load(), None
+        image = sample.load()
+        return image, model.display(image), None
     except Exception as error:  # a reader's failure for one image never stops the run
         text = " ".join(str(error).split()) or type(error).__name__
-        return None, text
+        return None, None, text
 
 
 def _predict(model: LoadedModel, images: torch.Tensor, fast: bool) -> tuple[np.ndarray, ...]:
-    """(B,) top-1 classes and their softmax probabilities."""
-    with model_pass(model.module, fast=fast, in_place_off=False) as run, torch.no_grad():
+    """(B,) top-1 classes and their softmax probabilities (the model run on the images'
+    device, then put back)."""
+    with (
+        placed(model.module, images.device),
+        model_pass(model.module, fast=fast, in_place_off=False) as run,
+        torch.no_grad(),
+    ):
         _, raw = run.forward(images, requires_grad=False)
         probabilities = model.select_output(raw).float().softmax(dim=1)
     best = probabilities.max(dim=1)
@@ -164,10 +172,15 @@ class _Batch:
 
 
 def _batch(
-    model: LoadedModel, indices: list[int], samples: list[Sample], images: list[Any], fast: bool
+    model: LoadedModel,
+    indices: list[int],
+    samples: list[Sample],
+    images: list[Any],
+    displays: list[np.ndarray],
+    fast: bool,
+    device: torch.device,
 ) -> _Batch:
-    displays = [model.display(image) for image in images]
-    x = model.normalize(displays)
+    x = model.normalize(displays).to(device)
     truths = [
         image_truth(sample, model.geometry(*image.size)) for sample, image in zip(samples, images)
     ]
@@ -186,15 +199,16 @@ def _batch(
 def _inputs(
     model: LoadedModel, batch: _Batch, maps: torch.Tensor, batch_size: int | None, fast: bool
 ) -> MetricInputs:
-    rows, pair_classes, masks, boxes, grid, pair_maps = [], [], [], [], [], []
+    rows, pair_classes, masks, boxes, grid, pair_maps, segmentations = [], [], [], [], [], [], []
     for b, (sample, truth) in enumerate(zip(batch.samples, batch.truths)):
         for label in batch.classes[b]:
             t = batch.targets[b].index(label)
-            mask, found = region_of(truth, label, batch.labelled[b])
+            mask, found, segmentation = region_of(truth, label, batch.labelled[b])
             rows.append(b)
             pair_classes.append(label)
             masks.append(mask)
             boxes.append(found)
+            segmentations.append(segmentation)
             grid.append(sample.kind == "grid")
             pair_maps.append(maps[b, t])
     predicted = [batch.targets[b].index(int(p)) for b, p in enumerate(batch.predictions)]
@@ -207,6 +221,7 @@ def _inputs(
         masks=masks,
         boxes=boxes,
         grid=np.asarray(grid, dtype=bool),
+        segmentations=segmentations,
         predictions=batch.predictions,
         prediction_maps=maps[torch.arange(len(predicted)), torch.as_tensor(predicted)].float(),
         truth_boxes=[{k: v for k, v in t.boxes.items() if k >= 0} for t in batch.truths],
@@ -246,6 +261,140 @@ def _kill_hook(committed: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@dataclass
+class _Run:
+    """One call's fixed parts and what it has found so far (this process's shard)."""
+
+    dataset: Dataset
+    samples: Sequence[Sample]
+    shard: list[int]
+    methods: dict[str, dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    request: EvaluationRequest
+    store: Store
+    progress: bool
+    records: list[dict[str, Any]] = field(default_factory=list)
+    refused: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    committed: int = 0
+
+    def configs(self, model: LoadedModel, score: str) -> dict[str, str]:
+        """method -> the key of its configuration's records (see :mod:`.store`)."""
+        return {
+            method: config_key(
+                {
+                    "data": self.dataset.name,
+                    "model": model.describe(),
+                    "layer": self.request.layer,
+                    "score": score,
+                    "method": method,
+                    "options": options,
+                    "metrics": self.metrics,
+                    "fast": self.request.fast,
+                }
+            )
+            for method, options in self.methods.items()
+        }
+
+    def model(self, model: LoadedModel) -> None:
+        """Every score kind of ``model`` over the shard."""
+        explainer = Explainer(
+            model, self.request.layer, device=self.request.device,
+            batch_size=self.request.batch_size, fast=self.request.fast,
+        )  # fmt: skip
+        with placed(model.module, explainer.device):
+            for score in self.request.scores:
+                self.score(model, explainer, score)
+
+    def score(self, model: LoadedModel, explainer: Explainer, score: str) -> None:
+        """The images of the shard not yet done for ``model`` and ``score``, in batches;
+        then every record of the shard collected."""
+        configs = self.configs(model, score)
+        done = {method: self.store.done(config) for method, config in configs.items()}
+        keys = [self.samples[i].key for i in self.shard]
+        pending = [
+            i for i, key in zip(self.shard, keys) if any(key not in d for d in done.values())
+        ]
+        bars = [
+            tqdm(
+                total=len(self.shard),
+                initial=len(self.shard) - len(pending),
+                desc=f"{model.name} {method} ({score})",
+                unit="image",
+                disable=not self.progress,
+                position=n,
+                leave=True,
+            )  # fmt: skip
+            for n, method in enumerate(self.methods)
+        ]
+        size = self.request.batch_size
+        for start in range(0, len(pending), size):
+            chunk = pending[start : start + size]
+            found = self.batch(model, explainer, score, chunk)
+            for method, records in found.items():
+                self.store.add(configs[method], [(r["key"], r) for r in records])
+                done[method].update((r["key"], r) for r in records)
+            self.committed += len(chunk)
+            for bar in bars:
+                bar.update(len(chunk))
+            _kill_hook(self.committed)
+        for bar in bars:
+            bar.close()
+        for method in self.methods:
+            for key in keys:
+                record = done[method].get(key)
+                if record is None:
+                    continue  # a method refused on this model
+                if "error" in record:
+                    self.skipped[key] = record["error"]
+                    continue
+                self.records.append(
+                    {"model": model.name, "score": score, "method": method, **record}
+                )
+
+    def batch(
+        self, model: LoadedModel, explainer: Explainer, score: str, chunk: list[int]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """method -> the records of the images ``chunk``: one explanation pass for every
+        method, then every metric on each method's maps; an image that cannot be read gets
+        an error record."""
+        found: dict[str, list[dict[str, Any]]] = {method: [] for method in self.methods}
+        good, images, displays = [], [], []
+        for i in chunk:
+            image, display, error = _load(self.samples[i], model)
+            if error is None:
+                good.append(i)
+                images.append(image)
+                displays.append(display)
+                continue
+            for records in found.values():
+                records.append({"index": i, "key": self.samples[i].key, "error": error})
+        if not good:
+            return found
+        batch = _batch(
+            model, good, [self.samples[i] for i in good], images, displays,
+            self.request.fast, explainer.device,
+        )  # fmt: skip
+        try:
+            result = explainer.explain(
+                batch.images, self.methods, batch.targets, score=score, progress=False
+            )
+        except MethodRefusal as refusal:
+            raise OptionError(f"{model.name}: {refusal}") from refusal
+        for method in self.methods:
+            if method in result.refused:
+                self.refused.setdefault(model.name, {})[method] = result.refused[method]
+                continue
+            maps = result.maps[method].to(explainer.device)
+            inputs = _inputs(model, batch, maps, self.request.batch_size, self.request.fast)
+            entries = {
+                name: get_metric(name).score(inputs, options)
+                for name, options in self.metrics.items()
+            }
+            found[method] += _records(batch, inputs, entries, result.layers.get(method))
+        return found
+
+
 def evaluate(
     dataset: Dataset,
     request: EvaluationRequest,
@@ -255,9 +404,10 @@ def evaluate(
     progress: bool = True,
 ) -> Evaluation:
     """Explain and score ``dataset`` as ``request`` says, resuming from ``out``'s progress
-    files; returns the rows and per-image records (all of them on rank 0).
+    files; returns the rows and per-image records (all of them on rank 0; on the other
+    ranks no rows and their own records).
 
-    Images whose ``load`` fails are skipped and listed, never fatal.
+    Images whose ``load`` (or preprocessing) fails are skipped and listed, never fatal.
     """
     world = world or World()
     samples = dataset.samples[: request.limit] if request.limit is not None else dataset.samples
@@ -271,122 +421,47 @@ def evaluate(
             raise OptionError(f"score {score!r} is not allowed; use one of {', '.join(SCORES)}")
     models = [m if isinstance(m, LoadedModel) else load_model(m) for m in request.models]
     store = Store(out, world.rank)
-    shard = world.shard(len(samples))
-    records: list[dict[str, Any]] = []
-    refused: dict[str, dict[str, str]] = {}
-    skipped: dict[str, str] = {}
-    committed = 0
-    for model in models:
-        explainer = Explainer(
-            model, request.layer, device=request.device, batch_size=request.batch_size,
-            fast=request.fast,
-        )  # fmt: skip
-        device = explainer.device
-        for score in request.scores:
-            configs = {
-                method: config_key(
-                    {
-                        "data": dataset.name,
-                        "model": model.describe(),
-                        "layer": request.layer,
-                        "score": score,
-                        "method": method,
-                        "options": options,
-                        "metrics": metrics,
-                        "fast": request.fast,
-                    }
-                )
-                for method, options in methods.items()
-            }
-            done = {method: store.done(config) for method, config in configs.items()}
-            pending = [i for i in shard if any(samples[i].key not in d for d in done.values())]
-            bars = {
-                method: tqdm(
-                    total=len(shard),
-                    initial=len(shard) - len(pending),
-                    desc=f"{model.name} {method} ({score})",
-                    unit="image",
-                    disable=not progress,
-                    position=n,
-                    leave=True,
-                )
-                for n, method in enumerate(methods)
-            }
-            for start in range(0, len(pending), request.batch_size):
-                chunk = pending[start : start + request.batch_size]
-                loaded = [_load(samples[i]) for i in chunk]
-                good = [i for i, (image, _) in zip(chunk, loaded) if image is not None]
-                for i, (_, error) in zip(chunk, loaded):
-                    if error is not None:
-                        failed = {"index": i, "key": samples[i].key, "error": error}
-                        for method in methods:
-                            store.add(configs[method], [(samples[i].key, failed)])
-                            done[method][samples[i].key] = failed
-                if good:
-                    images = [image for image, _ in loaded if image is not None]
-                    batch = _batch(model, good, [samples[i] for i in good], images, request.fast)
-                    batch.images = batch.images.to(device)
-                    try:
-                        result = explainer.explain(
-                            batch.images, methods, batch.targets, score=score, progress=False
-                        )
-                    except MethodRefusal as refusal:
-                        raise OptionError(f"{model.name}: {refusal}") from refusal
-                    for method in methods:
-                        if method in result.refused:
-                            refused.setdefault(model.name, {})[method] = result.refused[method]
-                            continue
-                        inputs = _inputs(
-                            model, batch, result.maps[method].to(device), request.batch_size,
-                            request.fast,
-                        )  # fmt: skip
-                        entries = {
-                            name: get_metric(name).score(inputs, options)
-                            for name, options in metrics.items()
-                        }
-                        found = _records(batch, inputs, entries, result.layers.get(method))
-                        store.add(configs[method], [(r["key"], r) for r in found])
-                        done[method].update({r["key"]: r for r in found})
-                committed += len(chunk)
-                for bar in bars.values():
-                    bar.update(len(chunk))
-                _kill_hook(committed)
-            for bar in bars.values():
-                bar.close()
-            for method in methods:
-                for i in shard:
-                    record = done[method].get(samples[i].key)
-                    if record is None:
-                        continue  # refused method
-                    if "error" in record:
-                        skipped[record["key"]] = record["error"]
-                        continue
-                    records.append(
-                        {"model": model.name, "score": score, "method": method, **record}
-                    )
-    store.close()
-    states = fold(records, metrics)
+    run = _Run(
+        dataset, samples, world.shard(len(samples)), methods, metrics, request, store, progress
+    )
+    try:
+        for model in models:
+            run.model(model)
+    finally:
+        store.close()
+    states = fold(run.records, metrics)
     gathered = world.gather(
-        {"records": records, "skipped": skipped, "refused": refused, "states": states}
+        {"records": run.records, "skipped": run.skipped, "refused": run.refused, "states": states}
     )
     if gathered is None:
-        return Evaluation([], records, sorted(skipped.items()), metrics, methods, refused, models)
-    merged: dict[tuple[str, ...], Any] = {}
-    for part in gathered:  # the additive reduction: rank order, exact whatever the order
-        for key, state in part["states"].items():
+        skipped = sorted(run.skipped.items())
+        return Evaluation([], run.records, skipped, metrics, methods, run.refused, models)
+    merged: dict[StateKey, Any] = {}
+    refused: dict[str, dict[str, str]] = {}
+    skipped_keys: dict[str, str] = dict(dataset.skipped)
+    for part in gathered:  # the additive reduction, in rank order (exact in any order)
+        for key, (layer, state) in part["states"].items():
             if key in merged:
-                merged[key][1].merge(state[1])
+                merged[key][1].merge(state)
             else:
-                merged[key] = state
-        skipped.update(part["skipped"])
+                merged[key] = (layer, state)
+        skipped_keys.update(part["skipped"])
         for name, reasons in part["refused"].items():
             refused.setdefault(name, {}).update(reasons)
-    all_records = sorted(
-        (r for part in gathered for r in part["records"]), key=lambda r: r["index"]
+    order = {
+        (m.name, s, method): n
+        for n, (m, s, method) in enumerate(
+            (m, s, method) for m in models for s in request.scores for method in methods
+        )
+    }
+    records = sorted(
+        (r for part in gathered for r in part["records"]),
+        key=lambda r: (r["index"], order[(r["model"], r["score"], r["method"])]),
     )
     rows = summarize(merged, metrics, models, request.scores, methods)
-    skipped_all = sorted({**dict(dataset.skipped), **skipped}.items())
-    return Evaluation(rows, all_records, skipped_all, metrics, methods, refused, models)
+    return Evaluation(
+        rows, records, sorted(skipped_keys.items()), metrics, methods, refused, models
+    )
 
 
 StateKey = tuple[str, str, str, str]

@@ -30,10 +30,12 @@ class ImageTruth:
             crop has none. Class ``-1`` holds every box (the class-agnostic region).
         masks: class -> (H, W) bool region: the union of its objects' masks, or their
             boxes where an object has no mask.
+        segmentations: class -> (H, W) bool union of its objects' masks only (PxAP's).
     """
 
     boxes: dict[int, np.ndarray]
     masks: dict[int, np.ndarray]
+    segmentations: dict[int, np.ndarray]
 
 
 def image_truth(sample: Sample, geometry: Geometry) -> ImageTruth:
@@ -41,10 +43,14 @@ def image_truth(sample: Sample, geometry: Geometry) -> ImageTruth:
     width, height = geometry.size
     boxes: dict[int, list[tuple[int, int, int, int]]] = {}
     masks: dict[int, np.ndarray] = {}
+    segmentations: dict[int, np.ndarray] = {}
     for truth in sample.objects:
         region = None
         if truth.mask is not None:
             region = geometry.mask(truth.mask)
+            for label in (truth.label, -1):
+                found = segmentations.get(label)
+                segmentations[label] = region if found is None else found | region
         if truth.box is not None:
             box = geometry.box(truth.box)
             if box is not None:
@@ -59,6 +65,7 @@ def image_truth(sample: Sample, geometry: Geometry) -> ImageTruth:
     return ImageTruth(
         boxes={label: np.asarray(found, dtype=np.float64) for label, found in boxes.items()},
         masks=masks,
+        segmentations=segmentations,
     )
 
 
@@ -70,6 +77,7 @@ def measured_classes(sample: Sample) -> list[int]:
 
 
 def region_of(truth: ImageTruth, label: int, labelled: bool) -> tuple[np.ndarray | None, ...]:
-    """(mask, boxes) of ``label`` (of every object when the image is not ``labelled``)."""
+    """(region, boxes, segmentation) of ``label`` (of every object when the image is not
+    ``labelled``)."""
     key = label if labelled else -1
-    return truth.masks.get(key), truth.boxes.get(key)
+    return truth.masks.get(key), truth.boxes.get(key), truth.segmentations.get(key)

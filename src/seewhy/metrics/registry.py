@@ -67,6 +67,7 @@ class MetricInputs:
         masks: per pair, its class's ground-truth region (H, W) bool in input pixels, or None.
         boxes: per pair, its class's ground-truth boxes (K, 4) in input pixels, or None.
         grid: (P,) bool, the pair's image is a grid.
+        segmentations: per pair, its class's mask annotations only (H, W), or None.
         predictions: (B,) each image's top-1 class.
         prediction_maps: (B, H, W) each image's map for its top-1 class.
         truth_boxes: per image, class -> its ground-truth boxes (K, 4) (empty: no boxes).
@@ -83,6 +84,7 @@ class MetricInputs:
     masks: list[np.ndarray | None]
     boxes: list[np.ndarray | None]
     grid: np.ndarray
+    segmentations: list[np.ndarray | None]
     predictions: np.ndarray
     prediction_maps: torch.Tensor
     truth_boxes: list[dict[int, np.ndarray]]
@@ -258,7 +260,7 @@ def _pixel_ap(inputs: MetricInputs, options: Mapping[str, Any]) -> list[Any]:
     from seewhy.metrics.localization import PixelAPAccumulator
 
     out: list[Any] = [None] * inputs.pairs
-    for i, mask in enumerate(inputs.masks):
+    for i, mask in enumerate(inputs.segmentations):
         if mask is None or not mask.any():
             continue
         one = PixelAPAccumulator().update(inputs.maps[i : i + 1], mask[None])
