@@ -99,7 +99,7 @@ def _data_folder(package: str) -> Path:
     return Path(spec.origin).parent / "data"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file(package: str, file: str) -> Image.Image:
     path = _data_folder(package) / file
     try:
@@ -109,7 +109,7 @@ def _file(package: str, file: str) -> Image.Image:
         raise OSError(f"{path}: cannot read the {package} sample photo ({error})") from error
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cropped(photo: Photo) -> Image.Image:
     return _file(photo.package, photo.file).crop(photo.crop)
 
