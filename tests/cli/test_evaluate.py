@@ -65,3 +65,34 @@ def test_list_metrics(capsys):
     assert main(["evaluate", "--list-metrics"]) == 0
     listed = capsys.readouterr().out
     assert "box_accuracy" in listed and "road" in listed and "(opt-in)" in listed
+
+
+CHEAP = ["--metric-option", "deletion:pixels_per_step=6272"]
+CHEAP += ["--metric-option", "insertion:pixels_per_step=6272"]
+
+
+@pytest.mark.slow
+def test_samples_end_to_end_equals_the_measures_called_directly(lite0, tmp_path):
+    """The acceptance run: --data samples --limit 16, two methods, every default metric,
+    every output; each row equals the measures functions on the same maps."""
+    from helpers.evaluation import direct
+
+    from seewhy.datasets import open_dataset
+
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--data", "samples", "--limit", "16", "--method", "gradcam"]
+    argv += ["--method", "gradcam++", *CHEAP, "--out", str(out)]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"]["images"] == 16
+    metrics = {r["metric"] for r in results["rows"]}
+    assert {"pointing", "energy_pointing", "grid_pointing", "box_accuracy", "deletion"} <= metrics
+    for name in ("report.md", "plots/curves.png", "plots/hist_energy_pointing.png"):
+        assert (out / name).exists(), name
+    assert any((out / "examples").iterdir())
+    dataset = open_dataset("samples", labels=lite0.labels, limit=16)
+    for method in ("gradcam", "gradcam++"):
+        expected = direct(lite0, dataset, method, step=6272)
+        for row in (r for r in results["rows"] if r["method"] == method):
+            want = expected[row["metric"]]
+            assert row["value"] == pytest.approx(want, rel=1e-9, abs=1e-12), row["metric"]

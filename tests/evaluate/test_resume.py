@@ -77,3 +77,31 @@ def test_a_sharded_run_resumes_with_another_process_count(uninterrupted, tmp_pat
     resumed = run(tmp_path, 10, processes=3)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((tmp_path / "results.json").read_text()) == uninterrupted
+
+
+@pytest.mark.slow
+def test_torchrun_seewhy_evaluate_on_samples_gives_the_rows_of_one_process(tmp_path):
+    """The acceptance run: ``torchrun --standalone --nproc-per-node 3 -m seewhy evaluate``
+    on ``--data samples --limit 10`` (4 / 3 / 3 images) against one process."""
+    args = ["evaluate", "--data", "samples", "--limit", "10", "--method", "gradcam"]
+    args += ["--method", "gradcam++", "--metric", "pointing", "--metric", "energy_pointing"]
+    args += ["--metric", "grid_pointing", "--metric", "average_drop", "--no-figures"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        [sys.executable, "-m", "seewhy", *args, "--out", str(tmp_path / "one")],
+        env=environment, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    three = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3",
+            "-m", "seewhy", *args, "--out", str(tmp_path / "three"),
+        ],
+        env=environment, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert three.returncode == 0, three.stderr
+    single = json.loads((tmp_path / "one" / "results.json").read_text())
+    sharded = json.loads((tmp_path / "three" / "results.json").read_text())
+    assert sharded["rows"] == single["rows"]
+    assert sharded == single
+    assert len(list((tmp_path / "three" / "progress").glob("rank*.sqlite"))) == 3

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from helpers.models import TinyGapNet
 from PIL import Image
 
 from seewhy.datasets.base import Dataset, Sample, Truth
+from seewhy.evaluate.truth import image_truth, measured_classes
+from seewhy.explain import Explainer
+from seewhy.localize import boxes as map_boxes
+from seewhy.metrics import (
+    average_drop_increase,
+    box_accuracy,
+    deletion,
+    energy_pointing_game,
+    insertion,
+    localization_error,
+    pointing_accuracy,
+    pointing_game,
+)
 from seewhy.models import LoadedModel
 
 
@@ -50,3 +65,54 @@ def boxed_dataset(count: int = 7, grid_every: int = 3, bad: tuple[int, ...] = ()
             )
         )
     return Dataset("tiny", samples, [("notes.txt", "not an image")])
+
+
+def direct(model, dataset, method, step=64, score="logit"):
+    """Every metric of ``method`` computed by calling the measures functions on all pairs
+    (deletion and insertion at ``step`` pixels per step)."""
+    samples = [s for s in dataset.samples]
+    images = [s.load() for s in samples]
+    x = model.preprocess(images)
+    logits = model.module(x)
+    predictions = logits.argmax(1).tolist()
+    targets = []
+    for sample, predicted in zip(samples, predictions):
+        measured = measured_classes(sample)
+        targets.append(measured + ([predicted] if predicted not in measured else []))
+    width = max(len(t) for t in targets)
+    targets = [t + [t[-1]] * (width - len(t)) for t in targets]
+    maps = (
+        Explainer(model, batch_size=64).explain(x, [method], targets, progress=False).maps[method]
+    )
+    pairs = []  # (row, class, mask, boxes, grid, map)
+    truths = [image_truth(s, model.geometry(*im.size)) for s, im in zip(samples, images)]
+    for b, (sample, truth) in enumerate(zip(samples, truths)):
+        for label in measured_classes(sample):
+            pairs.append(
+                (b, label, truth.masks[label], truth.boxes[label], sample.kind == "grid",
+                 maps[b, targets[b].index(label)])
+            )  # fmt: skip
+    rows = torch.tensor([p[0] for p in pairs])
+    classes = torch.tensor([p[1] for p in pairs])
+    pair_maps = torch.stack([p[5] for p in pairs])
+    masks = np.stack([p[2] for p in pairs])
+    grid = np.array([p[4] for p in pairs])
+    hits = pointing_game(pair_maps, masks)
+    energy = energy_pointing_game(pair_maps, masks)
+    located = [
+        {predictions[b]: map_boxes(maps[b, targets[b].index(predictions[b])])}
+        for b in range(len(samples))
+    ]
+    truth_boxes = [{k: v for k, v in t.boxes.items() if k >= 0} for t in truths]
+    dropped = average_drop_increase(model, x[rows], pair_maps, classes)
+    return {
+        "pointing": pointing_accuracy(hits, classes.numpy()),
+        "energy_pointing": math.fsum(energy) / len(energy),
+        "grid_pointing": math.fsum(energy[grid]) / grid.sum(),
+        "box_accuracy": box_accuracy(pair_maps, [p[3] for p in pairs]).mean,
+        "localization_error": localization_error(located, truth_boxes, topk=(1,))[1],
+        "deletion": float(np.mean(deletion(model, x[rows], pair_maps, classes, pixels_per_step=step).auc)),
+        "insertion": float(np.mean(insertion(model, x[rows], pair_maps, classes, pixels_per_step=step).auc)),
+        "average_drop": dropped.drop,
+        "average_increase": dropped.increase,
+    }  # fmt: skip
