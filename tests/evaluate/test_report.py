@@ -60,3 +60,31 @@ def test_the_failure_section_lists_exactly_the_mislabelled_photos(lite0, tmp_pat
             in section
         )
     assert (tmp_path / "plots" / "hist_average_drop.png").exists()
+
+
+def _row(method, value, layer="conv_head", score="logit"):
+    return {
+        "model": "efficientnet_lite0", "method": method, "layer": layer, "score": score,
+        "metric": "grid_pointing", "value": value, "n": 8,
+    }  # fmt: skip
+
+
+def test_tables_bold_the_best_and_cite_only_matching_protocols(tmp_path):
+    from seewhy.evaluate import Evaluation
+    from seewhy.evaluate.report import write_report
+
+    rows = [_row("gradcam", 0.81), _row("gradcam++", 0.42), _row("layercam", 0.5, layer="bn2")]
+    evaluation = Evaluation(rows, [], [], {"grid_pointing": {}}, {"gradcam": {}}, {}, [])
+    samples = Dataset("samples", [])
+    text = write_report(evaluation, samples, {}, tmp_path, {}, []).read_text()
+    assert (
+        "| efficientnet_lite0 | gradcam | conv_head | **0.810** | 8 | 0.70 (pytorch-grad-cam) |"
+        in text
+    )
+    assert (
+        "| efficientnet_lite0 | gradcam++ | conv_head | 0.420 | 8 | 0.37 (pytorch-grad-cam) |"
+        in text
+    )
+    assert "| efficientnet_lite0 | layercam | bn2 | 0.500 | 8 |  |" in text  # another layer
+    other = write_report(evaluation, Dataset("photos", []), {}, tmp_path, {}, []).read_text()
+    assert "published" not in other and "0.70 (" not in other

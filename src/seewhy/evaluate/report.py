@@ -28,19 +28,29 @@ from seewhy.metrics.registry import get_metric
 
 __all__ = ["REFERENCES", "write_outputs"]
 
-#: Published numbers whose protocol a run can match: (metric, model, method, score) -> (value,
-#: source). Only the grid pointing game of the bundled Lite0 qualifies here (REFERENCE.md:
-#: 2 x 2 grids of the bundled photos, 112 px cells, ``conv_head``, pytorch-grad-cam's maps).
-REFERENCES: dict[tuple[str, str, str, str], tuple[float, str]] = {
-    ("grid_pointing", "efficientnet_lite0", "gradcam", "logit"): (0.70, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "gradcam", "logprob"): (0.89, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "hirescam", "logit"): (0.75, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "hirescam", "logprob"): (0.89, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "scorecam", "logit"): (0.59, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "gradcam++", "logit"): (0.37, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "xgradcam", "logit"): (0.34, "pytorch-grad-cam"),
-    ("grid_pointing", "efficientnet_lite0", "layercam", "logit"): (0.33, "pytorch-grad-cam"),
+#: Published numbers whose protocol a run can match: (metric, data, model, layer, method,
+#: score) -> (value, source). Only the grid pointing game of the bundled Lite0 qualifies
+#: (REFERENCE.md: 2 x 2 grids of the bundled photos, 112 px cells at the input, each cell's
+#: class explained at ``conv_head`` with pytorch-grad-cam): ``--data samples --layer
+#: conv_head`` is that protocol (its grids: 448 px, squashed to 224).
+GRID = ("grid_pointing", "samples", "efficientnet_lite0", "conv_head")
+REFERENCES: dict[tuple[str, ...], tuple[float, str]] = {
+    (*GRID, "gradcam", "logit"): (0.70, "pytorch-grad-cam"),
+    (*GRID, "gradcam", "logprob"): (0.89, "pytorch-grad-cam"),
+    (*GRID, "hirescam", "logit"): (0.75, "pytorch-grad-cam"),
+    (*GRID, "hirescam", "logprob"): (0.89, "pytorch-grad-cam"),
+    (*GRID, "scorecam", "logit"): (0.59, "pytorch-grad-cam"),
+    (*GRID, "gradcam++", "logit"): (0.37, "pytorch-grad-cam"),
+    (*GRID, "xgradcam", "logit"): (0.34, "pytorch-grad-cam"),
+    (*GRID, "layercam", "logit"): (0.33, "pytorch-grad-cam"),
 }
+
+
+def reference(metric: str, data: str, row: Mapping[str, Any]) -> tuple[float, str] | None:
+    """The published number for ``row`` when its protocol matches (:data:`REFERENCES`)."""
+    layer = row["layer"] if isinstance(row["layer"], str) else None
+    return REFERENCES.get((metric, data, row["model"], layer, row["method"], row["score"]))  # type: ignore[arg-type]
+
 
 #: Published numbers under other protocols (other data and models), printed under the tables
 #: for scale, never beside a row.
@@ -135,14 +145,14 @@ def _format(value: float | None, unit: str) -> str:
     return f"{value:.2f}" if unit == "%" else f"{value:.3f}"
 
 
-def _metric_table(evaluation: Evaluation, name: str, several_scores: bool) -> list[str]:
+def _metric_table(evaluation: Evaluation, name: str, several_scores: bool, data: str) -> list[str]:
     spec = get_metric(name)
     rows = [r for r in evaluation.rows if r["metric"] == name]
     if not rows:
         return []
     valued = [r["value"] for r in rows if r["value"] is not None]
     best = (max if spec.higher_is_better else min)(valued) if valued else None
-    has_reference = any((name, r["model"], r["method"], r["score"]) in REFERENCES for r in rows)
+    has_reference = any(reference(name, data, r) is not None for r in rows)
     direction = "higher is better" if spec.higher_is_better else "lower is better"
     unit = " (%)" if spec.unit == "%" else ""
     lines = [f"### {name}{unit}", "", f"{spec.summary}; {direction}.", ""]
@@ -159,7 +169,7 @@ def _metric_table(evaluation: Evaluation, name: str, several_scores: bool) -> li
         cells += [r["score"]] if several_scores else []
         cells += [cell, str(r["n"])]
         if has_reference:
-            ref = REFERENCES.get((name, r["model"], r["method"], r["score"]))
+            ref = reference(name, data, r)
             cells.append(f"{ref[0]:.2f} ({ref[1]})" if ref else "")
         lines.append("| " + " | ".join(cells) + " |")
     if name in PUBLISHED:
@@ -220,7 +230,7 @@ def write_report(
             lines += [f"- {method} was not run on {model}: {reason}", ""]
     lines += ["## Metrics", ""]
     for name in evaluation.metrics:
-        lines += _metric_table(evaluation, name, len(scores) > 1)
+        lines += _metric_table(evaluation, name, len(scores) > 1, dataset.name)
     lines += _discrimination(evaluation, scores)
     wrong = failures(evaluation)
     labelled = any(r["labels"] for r in evaluation.records)
