@@ -178,7 +178,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             device=args.device,
             fast=args.fast,
         )
-        evaluation = evaluate(dataset, request, args.out, world=world, progress=True)
+        evaluation = evaluate(dataset, request, args.out, world=world, progress=world.rank == 0)
         if world.rank != 0:
             return 0
         for key, reason in evaluation.skipped:
