@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset = data(model, args.images)
     layer = seewhy.Explainer(model).layers_for(model.preprocess([dataset.samples[0].load()]))[0]
     ours = min(seewhy_run(model, dataset, args.batch_size) for _ in range(args.repeats))
+    print(f"seewhy evaluate: {ours:.1f} s", file=sys.stderr, flush=True)
     theirs = min(peer_run(model, dataset, layer, args.batch_size) for _ in range(args.repeats))
+    print(f"peers: {theirs:.1f} s", file=sys.stderr, flush=True)
     n = len(dataset.samples)
     rows = [
         ("seewhy evaluate", ours, n / ours),

@@ -38,7 +38,7 @@ def test_every_value_equals_the_measures_called_directly(run):
     model, dataset, evaluation, _ = run
     assert {r["metric"] for r in evaluation.rows} == set(METRICS)
     for method in METHODS:
-        expected = direct(model, dataset, method)
+        expected = direct(model, dataset, method, batch=3)
         found = {r["metric"]: r for r in evaluation.rows if r["method"] == method}
         for metric, value in expected.items():
             assert found[metric]["value"] == pytest.approx(value, rel=1e-9, abs=1e-12), metric

@@ -67,30 +67,37 @@ def boxed_dataset(count: int = 7, grid_every: int = 3, bad: tuple[int, ...] = ()
     return Dataset("tiny", samples, [("notes.txt", "not an image")])
 
 
-def direct(model, dataset, method, step=64, score="logit"):
+def direct(model, dataset, method, step=64, score="logit", batch=8):
     """Every metric of ``method`` computed by calling the measures functions on all pairs
-    (deletion and insertion at ``step`` pixels per step)."""
+    (deletion and insertion at ``step`` pixels per step). The maps are explained ``batch``
+    images at a time, each image's targets its classes then its top-1 class, padded to the
+    batch's longest list: the same maps as evaluate() makes with ``batch_size=batch``."""
     samples = [s for s in dataset.samples]
     images = [s.load() for s in samples]
     x = model.preprocess(images)
-    logits = model.module(x)
-    predictions = logits.argmax(1).tolist()
-    targets = []
-    for sample, predicted in zip(samples, predictions):
-        measured = measured_classes(sample)
-        targets.append(measured + ([predicted] if predicted not in measured else []))
-    width = max(len(t) for t in targets)
-    targets = [t + [t[-1]] * (width - len(t)) for t in targets]
-    maps = (
-        Explainer(model, batch_size=64).explain(x, [method], targets, progress=False).maps[method]
-    )
+    with torch.no_grad():
+        predictions = model.module(x).argmax(1).tolist()
+    targets, chunks = [], []
+    for first in range(0, len(samples), batch):
+        rows = []
+        for sample, predicted in zip(samples[first : first + batch], predictions[first:]):
+            measured = measured_classes(sample)
+            rows.append(measured + ([predicted] if predicted not in measured else []))
+        width = max(len(t) for t in rows)
+        rows = [t + [t[-1]] * (width - len(t)) for t in rows]
+        explained = Explainer(model, batch_size=batch).explain(
+            x[first : first + batch], [method], rows, score=score, progress=False
+        )
+        targets += rows
+        chunks += list(explained.maps[method])
+    maps = chunks  # per image: (T, H, W)
     pairs = []  # (row, class, mask, boxes, grid, map)
     truths = [image_truth(s, model.geometry(*im.size)) for s, im in zip(samples, images)]
     for b, (sample, truth) in enumerate(zip(samples, truths)):
         for label in measured_classes(sample):
             pairs.append(
                 (b, label, truth.masks[label], truth.boxes[label], sample.kind == "grid",
-                 maps[b, targets[b].index(label)])
+                 maps[b][targets[b].index(label)])
             )  # fmt: skip
     rows = torch.tensor([p[0] for p in pairs])
     classes = torch.tensor([p[1] for p in pairs])
@@ -100,7 +107,7 @@ def direct(model, dataset, method, step=64, score="logit"):
     hits = pointing_game(pair_maps, masks)
     energy = energy_pointing_game(pair_maps, masks)
     located = [
-        {predictions[b]: map_boxes(maps[b, targets[b].index(predictions[b])])}
+        {predictions[b]: map_boxes(maps[b][targets[b].index(predictions[b])])}
         for b in range(len(samples))
     ]
     truth_boxes = [{k: v for k, v in t.boxes.items() if k >= 0} for t in truths]
