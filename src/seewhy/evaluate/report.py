@@ -337,16 +337,25 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
                 series.append((name(group), values))
         if not series or metric in ("pointing", "localization_error", "average_increase"):
             continue  # 0 / 1 values: the tables say it all
-        figure, axis = plt.subplots(figsize=(6, 3.6))
+        panels = list(
+            dict.fromkeys(label.rsplit(" ", 2)[0] if several else "" for label, _ in series)
+        )
+        figure, axes = plt.subplots(
+            len(panels), 1, figsize=(7.5, 2.6 * len(panels) + 0.6), squeeze=False, sharex=True
+        )
         low = min(min(v) for _, v in series)
         high = max(max(v) for _, v in series)
         bins = np.linspace(low, high if high > low else low + 1, 21)
-        for label, values in series:
-            axis.hist(values, bins=bins, histtype="step", linewidth=1.5, label=label)
-        axis.set_title(f"{metric}: per-map values")
-        axis.set_xlabel(metric + (" (%)" if spec.unit == "%" else ""))
-        axis.set_ylabel("maps")
-        axis.legend(fontsize=8)
+        for axis, panel in zip(axes[:, 0], panels):
+            for label, values in series:
+                if several and not label.startswith(panel + " "):
+                    continue
+                shown = label[len(panel) :].strip() if several else label
+                axis.hist(values, bins=bins, histtype="step", linewidth=1.5, label=shown)
+            axis.set_title(f"{panel}: {metric} per map" if panel else f"{metric} per map")
+            axis.set_ylabel("maps")
+            axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        axes[-1, 0].set_xlabel(metric + (" (%)" if spec.unit == "%" else ""))
         figure.tight_layout()
         figure.savefig(folder / f"hist_{metric}.png", dpi=100)
         plt.close(figure)
@@ -449,7 +458,7 @@ def example_figures(
         picks = [("best", scored[0])] + [("worst", s) for s in scored[::-1][:worst]]
         for kind, (value, index, label, key) in picks:
             name = f"examples/{_safe(model_name)}_{_safe(method)}_{kind}_{index:04d}.png"
-            title = f"{method}, {kind}: {key}, {metric} {value:.3f}"
+            title = f"{method}, {kind}: {metric} {value:.3f} ({Path(key).name})"
             _explain_figure(
                 dataset, model, {method: evaluation.methods[method]}, request, index, [label],
                 ["class"], score, title, out / name,
