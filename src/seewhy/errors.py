@@ -86,6 +86,12 @@ class TargetError(SeewhyError):
     """A target (class id, label name, top-k or callable) is wrong."""
 
 
+class DataError(SeewhyError, ValueError):
+    """A data set for ``seewhy evaluate`` cannot be read as asked: a class folder or an
+    annotated class that names no class of the model, an annotation file of an unknown format
+    or with a bad entry (the message names the file and the entry)."""
+
+
 class OptionError(SeewhyError, ValueError):
     """A bad value for an argument that is not a model, layer, method or target: a batch
     size, a drawing option, a flag that is not True or False."""

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from seewhy.cli import sanity, visualize
+from seewhy.cli import evaluate, sanity, visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
 from seewhy.errors import SeewhyError
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list the registered explanation methods")
     visualize.add_parser(commands)
     sanity.add_parser(commands)
+    evaluate.add_parser(commands)
     return parser
 
 
@@ -157,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            if args.command == "evaluate":
+                return evaluate.run(args, list(argv) if argv is not None else None)
             return _run(args)
     except SeewhyError as error:
         print(f"seewhy: error: {error}", file=sys.stderr)

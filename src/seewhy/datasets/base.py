@@ -20,11 +20,13 @@ __all__ = ["Dataset", "Sample", "Truth"]
 @dataclass(frozen=True)
 class Truth:
     """One annotated object: its class index (the model's label space), and its box and / or
-    mask in the image's pixels (``None`` when the annotation has none)."""
+    mask in the image's pixels (``None`` when the annotation has none). ``crowd`` marks a
+    COCO crowd region (``iscrowd``: one box / mask around many objects of the class)."""
 
     label: int
     box: tuple[int, int, int, int] | None = None
     mask: np.ndarray | None = None
+    crowd: bool = False
 
 
 @dataclass(frozen=True)

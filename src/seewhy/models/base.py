@@ -25,6 +25,49 @@ GRAY_STD = (round(sum(w * s for w, s in zip(LUMA, IMAGENET_STD)), 4),)
 OutputSelector = Callable[[Any], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """How :meth:`LoadedModel.display` maps an image's pixels to the model's input: resize
+    the ``image`` (width, height) to ``resized``, then cut ``size`` out at ``offset``
+    (left, top) (no cut: offset 0 and size = resized).
+
+    Ground truth follows the same path: a box is scaled with its pixels' extent (pixel
+    ``x`` covers ``[x, x + 1)``, so ``[x0, x1 + 1)`` becomes ``[x0 s, (x1 + 1) s)`` and
+    its inclusive ends ``floor(x0 s)`` and ``ceil((x1 + 1) s) - 1``), shifted by the
+    crop and clipped to it; a mask is resized with nearest neighbours, then cut.
+    """
+
+    image: tuple[int, int]
+    resized: tuple[int, int]
+    offset: tuple[int, int]
+    size: tuple[int, int]
+
+    def box(self, box: Sequence[float]) -> tuple[int, int, int, int] | None:
+        """``(x0, y0, x1, y1)`` (inclusive) in the input's pixels; None when the crop
+        leaves none of it."""
+        sx = self.resized[0] / self.image[0]
+        sy = self.resized[1] / self.image[1]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        left, top = self.offset
+        width, height = self.size
+        nx0 = int(np.floor(x0 * sx + 1e-9)) - left
+        ny0 = int(np.floor(y0 * sy + 1e-9)) - top
+        nx1 = int(np.ceil((x1 + 1) * sx - 1e-9)) - 1 - left
+        ny1 = int(np.ceil((y1 + 1) * sy - 1e-9)) - 1 - top
+        if nx1 < 0 or ny1 < 0 or nx0 > width - 1 or ny0 > height - 1:
+            return None
+        return (max(nx0, 0), max(ny0, 0), min(nx1, width - 1), min(ny1, height - 1))
+
+    def mask(self, mask: np.ndarray) -> np.ndarray:
+        """An (H, W) bool mask of the image as the input's (size) bool mask."""
+        pil = Image.fromarray(np.asarray(mask, dtype=bool).astype(np.uint8) * 255)
+        if pil.size != self.resized:
+            pil = pil.resize(self.resized, Image.Resampling.NEAREST)
+        left, top = self.offset
+        width, height = self.size
+        return np.asarray(pil.crop((left, top, left + width, top + height))) > 127
+
+
 @dataclass
 class LoadedModel:
     """A model ready to explain: the module (in eval mode), how to feed it and what it says.
@@ -107,19 +150,30 @@ class LoadedModel:
         array = as_rgb_uint8(image)
         if not self.resize:
             return array
-        pil = Image.fromarray(array)
+        geometry = self.geometry(array.shape[1], array.shape[0])
+        pil = Image.fromarray(array).resize(geometry.resized, Image.Resampling.BILINEAR)
+        if not self.crop:
+            return np.asarray(pil)
+        left, top = geometry.offset
+        width, height = geometry.size
+        return np.asarray(pil.crop((left, top, left + width, top + height)))
+
+    def geometry(self, width: int, height: int) -> Geometry:
+        """Where an image of ``width`` x ``height`` pixels lands in the model's input
+        (:meth:`display`'s resize and crop): map ground truth with it
+        (:meth:`Geometry.box`, :meth:`Geometry.mask`)."""
+        if not self.resize:
+            return Geometry((width, height), (width, height), (0, 0), (width, height))
         size = self.input_size
         if not self.crop:
-            return np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
-        width, height = pil.size
+            return Geometry((width, height), (size, size), (0, 0), (size, size))
         short = max(size, int(size / self.crop_pct))
         if width <= height:
             new_w, new_h = short, int(short * height / width)
         else:
             new_w, new_h = int(short * width / height), short
-        pil = pil.resize((new_w, new_h), Image.Resampling.BILINEAR)
         left, top = int(round((new_w - size) / 2)), int(round((new_h - size) / 2))
-        return np.asarray(pil.crop((left, top, left + size, top + size)))
+        return Geometry((width, height), (new_w, new_h), (left, top), (size, size))
 
     def normalize(self, displays: Sequence[np.ndarray]) -> torch.Tensor:
         """A (B, 3, H, W) float32 tensor from RGB display arrays of one size, or (B, 1, H, W)

@@ -1,0 +1,156 @@
+"""From a class as a data set names it (a folder name, a VOC ``<name>``, a COCO category, a
+table's ``class`` cell) to the model's class index: the one rule every reader uses.
+
+A name is, in this order:
+
+1. a key of ``class_map`` (an explicit mapping, ``{"cat": 285}``): its value, an index or a
+   name resolved by the rules below;
+2. a class index: digits only (``"285"``), checked against the number of labels;
+3. a WordNet synset id (``n02124075``): its position in ``synsets`` (by default, for a model with
+   1000 labels, the ImageNet-1k synsets in the standard sorted order, from timm's
+   ``ImageNetInfo``);
+4. a label of the model, compared case-insensitively with ``_`` read as a space
+   (``egyptian_cat`` names ``"Egyptian cat"``), or one of a label's comma-separated aliases
+   when the labels have them (``"tabby, tabby cat"`` is named by ``tabby cat`` too).
+
+Nothing looser: a word is never matched to a label that merely contains it. VOC's ``cat`` is not
+an ImageNet class (ImageNet has "tabby", "tiger cat", "Persian cat", "Egyptian cat"...), and
+choosing one for it would silently change what the evaluation measures; such a name is an error
+that lists the closest labels, and ``class_map`` says what it should mean. A name that matches
+two labels is an error too.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+
+from seewhy.errors import DataError, suggestion
+
+__all__ = ["ClassNames", "imagenet_synsets"]
+
+_SYNSET = re.compile(r"^n\d{8}$")
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_synsets() -> tuple[str, ...]:
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return tuple(info.index_to_label_name(i) for i in range(info.num_classes()))
+
+
+def imagenet_synsets() -> list[str]:
+    """The 1000 ImageNet-1k synset ids by class index (``[285] == "n02124075"``), from timm's
+    package data (nothing is downloaded)."""
+    return list(_imagenet_synsets())
+
+
+def _key(text: str) -> str:
+    return " ".join(text.replace("_", " ").split()).lower()
+
+
+class ClassNames:
+    """Resolves the class names of a data set to class indices of one model (see the module
+    docstring for the rules).
+
+    Args:
+        labels: the model's class names by index (may be empty: then only indices, synsets
+            and ``class_map`` entries resolve, and indices are not range-checked).
+        synsets: the synset id of each class; ``None`` takes ImageNet-1k's for a model with
+            1000 labels.
+        class_map: explicit names (compared as labels are) to an index or a label name.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str] | None,
+        synsets: Sequence[str] | None = None,
+        class_map: Mapping[str, int | str] | None = None,
+    ) -> None:
+        self.labels = [str(label) for label in labels or ()]
+        if synsets is not None and self.labels and len(synsets) != len(self.labels):
+            raise DataError(
+                f"synsets has {len(synsets)} ids but the model has {len(self.labels)} labels"
+            )
+        self._synsets = None if synsets is None else [str(s) for s in synsets]
+        self._by_name: dict[str, list[int]] = {}
+        for index, label in enumerate(self.labels):
+            names = {_key(label)} | {_key(alias) for alias in label.split(",") if alias.strip()}
+            for name in names:
+                self._by_name.setdefault(name, []).append(index)
+        self._class_map = {_key(name): value for name, value in (class_map or {}).items()}
+        self._cache: dict[str, int] = {}
+
+    @property
+    def synsets(self) -> list[str] | None:
+        """The synset id of each class, or ``None`` when the model's classes have none."""
+        if self._synsets is None and len(self.labels) == 1000:
+            self._synsets = imagenet_synsets()
+        return self._synsets
+
+    def index(self, name: str | int, where: str) -> int:
+        """The class index ``name`` stands for.
+
+        Args:
+            name: a class as the data set names it.
+            where: what names it, for the error message (``"class folder 'data/kitty'"``).
+
+        Raises:
+            DataError: naming ``where``, when ``name`` resolves to no class, to two, or to an
+                index out of range; with the closest labels as a suggestion.
+        """
+        text = str(name).strip()
+        if text not in self._cache:
+            self._cache[text] = self._resolve(text, where)
+        return self._cache[text]
+
+    def _resolve(self, text: str, where: str) -> int:
+        mapped = self._class_map.get(_key(text))
+        if mapped is not None:
+            if isinstance(mapped, str) and _key(mapped) in self._class_map:
+                raise DataError(f"class_map maps {text!r} to {mapped!r}, another class_map key")
+            return self._resolve(str(mapped), f"{where} (class_map: {text!r} -> {mapped!r})")
+        if text.isdigit():
+            return self._checked(int(text), where)
+        if _SYNSET.match(text):
+            synsets = self.synsets
+            if synsets is None:
+                raise DataError(
+                    f"{where}: {text!r} is a synset id, but the model's {len(self.labels)} "
+                    "classes have none; pass synsets= (one id per class) or a class_map"
+                )
+            if text in synsets:
+                return synsets.index(text)
+            raise DataError(
+                f"{where}: synset {text!r} is not one of the model's {len(synsets)} classes"
+                f".{suggestion(text, synsets)}"
+            )
+        found = self._by_name.get(_key(text), [])
+        if len(found) == 1:
+            return found[0]
+        if found:
+            named = ", ".join(f"{i} ({self.labels[i]!r})" for i in found)
+            raise DataError(
+                f"{where}: {text!r} names {len(found)} classes: {named}; use the class index "
+                "or a class_map"
+            )
+        if not self.labels:
+            raise DataError(
+                f"{where}: {text!r} is not a class index or synset id, and the model has no "
+                "class names; use indices, synsets or a class_map"
+            )
+        raise DataError(
+            f"{where}: {text!r} is not a class of the model.{suggestion(text, self.labels)} "
+            "Name classes by a label (case-insensitive), a synset id (n02124075) or a class "
+            "index (285), or map the name with a class_map."
+        )
+
+    def _checked(self, index: int, where: str) -> int:
+        if self.labels and not 0 <= index < len(self.labels):
+            raise DataError(
+                f"{where}: class index {index} is out of range: the model has "
+                f"{len(self.labels)} classes (0-{len(self.labels) - 1})"
+            )
+        return index
