@@ -55,8 +55,8 @@ def _mask_utils() -> Any:
 
 class RleTruth(Truth):
     """A :class:`~seewhy.datasets.base.Truth` whose mask is kept as COCO RLE and decoded on
-    each read of ``mask`` (the decoded array is not kept). Equal to, and replaceable as, a
-    plain ``Truth`` (``dataclasses.replace`` gives one with the decoded mask)."""
+    each read of ``mask`` (the decoded array is not kept); ``dataclasses.replace`` gives one
+    holding the decoded mask."""
 
     def __init__(
         self,
