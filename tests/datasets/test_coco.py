@@ -50,7 +50,13 @@ def test_boxes_and_polygon_mask(folder, tmp_path):
     path = coco_file(
         tmp_path / "instances.json",
         [
-            {"image_id": 1, "category_id": 7, "bbox": [2, 2, 4, 4], "segmentation": [square], "iscrowd": 0},
+            {
+                "image_id": 1,
+                "category_id": 7,
+                "bbox": [2, 2, 4, 4],
+                "segmentation": [square],
+                "iscrowd": 0,
+            },
             {"image_id": 1, "category_id": 9, "bbox": [0.5, 0.5, 2, 3], "iscrowd": 0},
         ],
     )
@@ -106,14 +112,18 @@ def test_unknown_category_and_missing_images(folder, tmp_path):
         tmp_path / "instances.json",
         [{"image_id": 1, "category_id": 9, "bbox": [0, 0, 1, 1]}],
     )
-    with pytest.raises(DataError, match=r"instances.json: category 'hot dog': 'hot dog' is not a class"):
+    with pytest.raises(
+        DataError, match=r"instances.json: category 'hot dog': 'hot dog' is not a class"
+    ):
         open_dataset(folder, path, labels=LABELS)
     images = [{"id": 5, "file_name": f"gone{i}.png", "width": 12, "height": 10} for i in range(7)]
     annotations = [{"image_id": 5, "category_id": 7, "bbox": [0, 0, 1, 1]}]
     path = coco_file(tmp_path / "gone.json", annotations, images=images)
     with pytest.warns(SeewhyWarning, match=r"1 annotated image\(s\) .* gone6.png"):
         open_dataset(folder, path, labels=LABELS)
-    path = coco_file(tmp_path / "bad.json", [{"image_id": 3, "category_id": 7, "bbox": [0, 0, 1, 1]}])
+    path = coco_file(
+        tmp_path / "bad.json", [{"image_id": 3, "category_id": 7, "bbox": [0, 0, 1, 1]}]
+    )
     with pytest.raises(DataError, match=r"annotations\[0\]: unknown image or category id 3"):
         open_dataset(folder, path, labels=LABELS)
 
@@ -122,9 +132,20 @@ def test_missing_pycocotools_is_a_clear_error(folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pycocotools", None)
     path = coco_file(
         tmp_path / "instances.json",
-        [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 1, 1], "segmentation": [[0, 0, 2, 0, 2, 2]]}],
+        [
+            {
+                "image_id": 1,
+                "category_id": 7,
+                "bbox": [0, 0, 1, 1],
+                "segmentation": [[0, 0, 2, 0, 2, 2]],
+            }
+        ],
     )
     with pytest.raises(DataError, match=r"pip install 'seewhy\[coco\]'"):
         open_dataset(folder, path, labels=LABELS)
-    boxes_only = coco_file(tmp_path / "boxes.json", [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 1, 1]}])
-    assert open_dataset(folder, boxes_only, labels=LABELS).samples[0].objects == (Truth(0, (0, 0, 0, 0)),)
+    boxes_only = coco_file(
+        tmp_path / "boxes.json", [{"image_id": 1, "category_id": 7, "bbox": [0, 0, 1, 1]}]
+    )
+    assert open_dataset(folder, boxes_only, labels=LABELS).samples[0].objects == (
+        Truth(0, (0, 0, 0, 0)),
+    )

@@ -37,7 +37,10 @@ def test_names_case_insensitive_and_limit(tmp_path):
     for name in ("Espresso", "egyptian_cat", "TABBY CAT"):
         write_image(tmp_path / name / "x.png")
     data = open_dataset(str(tmp_path), labels=LABELS, limit=2)
-    assert [(s.key, s.labels) for s in data.samples] == [("Espresso/x.png", (3,)), ("TABBY CAT/x.png", (2,))]
+    assert [(s.key, s.labels) for s in data.samples] == [
+        ("Espresso/x.png", (3,)),
+        ("TABBY CAT/x.png", (2,)),
+    ]
 
 
 def test_unknown_class_folder_names_folder_and_closest(tmp_path):

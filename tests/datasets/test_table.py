@@ -61,11 +61,23 @@ def test_json_records_with_synsets_and_indices(tmp_path):
     [
         ("image,class,x0,y0,x1\na.png,cat,0,0,1\n", "the header has no y1 column"),
         ("a.png,cat,0,0,1,1\n", "the header has no image, class, x0, y0, x1, y1 column"),
-        ("image,class,x0,y0,x1,y1\na.png,cat,0,0,1.5,1\n", "line 2: x1 is '1.5'; table boxes are whole"),
-        ("image,class,x0,y0,x1,y1\na.png,cat,0,0,,1\n", "line 2: give all of x0, y0, x1, y1 or none"),
-        ("image,class,x0,y0,x1,y1\na.png,cat,3,0,1,1\n", r"line 2: box \(3, 0, 1, 1\) is not x0 <= x1"),
+        (
+            "image,class,x0,y0,x1,y1\na.png,cat,0,0,1.5,1\n",
+            "line 2: x1 is '1.5'; table boxes are whole",
+        ),
+        (
+            "image,class,x0,y0,x1,y1\na.png,cat,0,0,,1\n",
+            "line 2: give all of x0, y0, x1, y1 or none",
+        ),
+        (
+            "image,class,x0,y0,x1,y1\na.png,cat,3,0,1,1\n",
+            r"line 2: box \(3, 0, 1, 1\) is not x0 <= x1",
+        ),
         ("image,class,x0,y0,x1,y1\n,cat,0,0,1,1\n", "line 2: no image"),
-        ("image,class,x0,y0,x1,y1\na.png,kat,0,0,1,1\n", r"line 2: class: 'kat' is not a class.*'cat'"),
+        (
+            "image,class,x0,y0,x1,y1\na.png,kat,0,0,1,1\n",
+            r"line 2: class: 'kat' is not a class.*'cat'",
+        ),
         ("", "empty; a CSV table needs the header"),
     ],
 )

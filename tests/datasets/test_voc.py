@@ -17,12 +17,16 @@ def voc_xml(path: Path, size: tuple[int, int] | None, *objects: tuple) -> Path:
     """A VOC XML file; each object is ``(name, xmin, ymin, xmax, ymax)`` or ``(name,)``."""
     parts = ["<annotation>", f"<filename>{path.stem}.jpg</filename>"]
     if size is not None:
-        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+        parts.append(
+            f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
+        )
     for name, *box in objects:
         parts.append(f"<object><name>{name}</name><difficult>0</difficult>")
         if box:
             tags = ("xmin", "ymin", "xmax", "ymax")
-            parts.append("<bndbox>" + "".join(f"<{t}>{v}</{t}>" for t, v in zip(tags, box)) + "</bndbox>")
+            parts.append(
+                "<bndbox>" + "".join(f"<{t}>{v}</{t}>" for t, v in zip(tags, box)) + "</bndbox>"
+            )
         parts.append("</object>")
     parts.append("</annotation>")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +114,9 @@ def test_bad_entries_name_file_and_object(tmp_path):
     with pytest.raises(DataError, match=r"a.xml: object 2 <name>: 'kat' is not a class.*'cat'"):
         open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
     voc_xml(tmp_path / "ann" / "a.xml", None, ("cat", 1, "left", 2, 2))
-    with pytest.raises(DataError, match=r"a.xml: object 1 <bndbox>: <ymin> is 'left', not a number"):
+    with pytest.raises(
+        DataError, match=r"a.xml: object 1 <bndbox>: <ymin> is 'left', not a number"
+    ):
         open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
     with pytest.raises(DataError, match="no .xml files"):
         open_dataset(tmp_path / "data", tmp_path / "data", labels=LABELS)

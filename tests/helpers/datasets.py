@@ -16,5 +16,3 @@ def write_image(path: Path, size: tuple[int, int] = (12, 10), value: int = 0) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
     return path
-
-
