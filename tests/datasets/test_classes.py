@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers.datasets import LABELS
 
 from seewhy.datasets.classes import ClassNames, imagenet_synsets
