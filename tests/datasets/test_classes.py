@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers.datasets import LABELS
 
-from seewhy.datasets.classes import ClassNames, imagenet_synsets
+from seewhy.datasets.classes import ClassNames, imagenet_synsets, read_class_map
 from seewhy.errors import DataError
 from seewhy.models.labels import imagenet_labels
 
@@ -66,3 +66,13 @@ def test_synsets_of_other_models(labels):
     assert given.index("n02124075", "x") == 4
     with pytest.raises(DataError, match="synsets has 2 ids but the model has 5 labels"):
         ClassNames(labels, synsets=["n1", "n2"])
+
+
+def test_read_class_map(tmp_path):
+    (tmp_path / "map.json").write_text('{"cat": 285, "pup": "golden retriever"}')
+    assert read_class_map(tmp_path / "map.json") == {"cat": 285, "pup": "golden retriever"}
+    (tmp_path / "map.csv").write_text("cat,285\n\npotted plant, pot\n")
+    assert read_class_map(tmp_path / "map.csv") == {"cat": 285, "potted plant": "pot"}
+    (tmp_path / "bad.csv").write_text("cat 285\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 1: 'cat 285' is not 'name,class'"):
+        read_class_map(tmp_path / "bad.csv")

@@ -23,12 +23,14 @@ two labels is an error too.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 
 from seewhy.errors import DataError, suggestion
 
-__all__ = ["ClassNames", "imagenet_synsets"]
+__all__ = ["ClassNames", "imagenet_synsets", "read_class_map"]
 
 _SYNSET = re.compile(r"^n\d{8}$")
 
@@ -45,6 +47,36 @@ def imagenet_synsets() -> list[str]:
     """The 1000 ImageNet-1k synset ids by class index (``[285] == "n02124075"``), from timm's
     package data (nothing is downloaded)."""
     return list(_imagenet_synsets())
+
+
+def read_class_map(path: str | os.PathLike[str]) -> dict[str, int | str]:
+    """A ``class_map`` from a file: a JSON object (``{"cat": 285, "dog": "golden retriever"}``)
+    or lines of ``name,class`` (a CSV without header; ``class`` an index or a label).
+
+    Raises:
+        DataError: the file cannot be read or a line has no comma.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read class map {name!r}: {error}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"class map {name!r} is not valid JSON: {error}") from None
+        return {str(k): v if isinstance(v, int) else str(v) for k, v in data.items()}
+    mapping: dict[str, int | str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "," not in line:
+            raise DataError(f"{name}, line {number}: {line!r} is not 'name,class'")
+        key, value = (part.strip() for part in line.rsplit(",", 1))
+        mapping[key] = int(value) if value.isdigit() else value
+    return mapping
 
 
 def _key(text: str) -> str:

@@ -86,7 +86,8 @@ def open_dataset(
 
 
 class _Index:
-    """Finds the image an annotation names: by key, else file name, else file stem."""
+    """Finds the image an annotation names: by key (its path in the data folder), else by file
+    name, else by file stem (the last part of the name given, for the last two)."""
 
     def __init__(self, entries: Sequence[ImageEntry]) -> None:
         self.keys = {entry.key: entry for entry in entries}
@@ -100,9 +101,10 @@ class _Index:
         image = image.replace("\\", "/").removeprefix("./")
         if not by_stem and image in self.keys:
             return self.keys[image]
+        name = image.rsplit("/", 1)[-1]  # COCO's "val2017/x.jpg" is x.jpg of --data val2017
         tables = [("stem", self.stems)] if by_stem else [("name", self.names), ("stem", self.stems)]
         for kind, table in tables:
-            matches = table.get(image, [])
+            matches = table.get(name, [])
             if len(matches) == 1:
                 return matches[0]
             if matches:
