@@ -71,8 +71,19 @@ def test_synsets_of_other_models(labels):
 def test_read_class_map(tmp_path):
     (tmp_path / "map.json").write_text('{"cat": 285, "pup": "golden retriever"}')
     assert read_class_map(tmp_path / "map.json") == {"cat": 285, "pup": "golden retriever"}
-    (tmp_path / "map.csv").write_text("cat,285\n\npotted plant, pot\n")
-    assert read_class_map(tmp_path / "map.csv") == {"cat": 285, "potted plant": "pot"}
+    (tmp_path / "map.csv").write_text("cat,285\n\npotted plant, pot\n*,\n")
+    assert read_class_map(tmp_path / "map.csv") == {"cat": 285, "potted plant": "pot", "*": None}
     (tmp_path / "bad.csv").write_text("cat 285\n")
     with pytest.raises(DataError, match=r"bad.csv, line 1: 'cat 285' is not 'name,class'"):
         read_class_map(tmp_path / "bad.csv")
+
+
+def test_class_map_leaves_classes_out(labels):
+    names = ClassNames(labels, class_map={"person": None, "pup": "dog", "*": None})
+    assert names.index("person", "x") is None
+    assert names.index("car", "x") is None  # "*": every name that names no class
+    assert names.index("pup", "x") == 1 and names.index("cat", "x") == 0
+    catch_all = ClassNames(labels, class_map={"*": "espresso"})
+    assert catch_all.index("anything", "x") == 3
+    with pytest.raises(DataError, match="class index 9 is out of range"):
+        ClassNames(labels, class_map={"*": 9}).index("anything", "x")

@@ -52,6 +52,14 @@ def test_unknown_class_folder_names_folder_and_closest(tmp_path):
     assert "Did you mean 'espresso'?" in message
 
 
+def test_class_folder_left_out_by_class_map(tmp_path):
+    write_image(tmp_path / "cat" / "a.png")
+    write_image(tmp_path / "person" / "b.png")
+    data = open_dataset(tmp_path, labels=LABELS, class_map={"person": None})
+    assert [s.key for s in data.samples] == ["cat/a.png"]
+    assert data.skipped == [("person/b.png", "its class folder is left out by the class_map")]
+
+
 def test_non_images_skipped_hidden_ignored(tmp_path):
     write_image(tmp_path / "cat" / "a.png")
     (tmp_path / "cat" / "notes.txt").write_text("hi")

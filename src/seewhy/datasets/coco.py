@@ -139,6 +139,8 @@ def read_coco(data: Mapping[str, Any], classes: ClassNames, *, source: str) -> l
         except KeyError as error:
             raise DataError(f"{where}: unknown image or category id {error}") from None
         label = classes.index(name, f"{source}: category {name!r}")
+        if label is None:  # left out by the class_map
+            continue
         width, height = int(image.get("width") or 0), int(image.get("height") or 0)
         size = (width, height) if width > 0 and height > 0 else None
         annotated = by_image.get(image["id"])

@@ -26,7 +26,7 @@ def open_dataset(
     labels: Sequence[str] | None,
     synsets: Sequence[str] | None = None,
     limit: int | None = None,
-    class_map: Mapping[str, int | str] | None = None,
+    class_map: Mapping[str, int | str | None] | None = None,
 ) -> Dataset:
     """The images to evaluate on, with their classes and annotated objects.
 
@@ -42,7 +42,8 @@ def open_dataset(
         limit: keep the first ``limit`` images (in key order; interleaved grids and pasted
             photos for ``samples``).
         class_map: names that are not the model's labels, to a class index or label
-            (``{"cat": 285}``).
+            (``{"cat": 285}``), or to ``None`` to leave a class out; ``"*"`` stands for every
+            name that names no class (:class:`~seewhy.datasets.classes.ClassNames`).
 
     Returns:
         The data set: samples sorted by key, each with its folder's class and its

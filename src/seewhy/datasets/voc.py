@@ -81,6 +81,8 @@ def read_voc_file(path: str | os.PathLike[str], classes: ClassNames) -> Annotate
         if not name:
             raise DataError(f"{where} has no <name>")
         label = classes.index(name, f"{where} <name>")
+        if label is None:  # left out by the class_map
+            continue
         box_node = node.find("bndbox")
         if box_node is None:
             annotated.add(None, label)
