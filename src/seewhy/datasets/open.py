@@ -61,9 +61,9 @@ def open_dataset(
     if isinstance(data, str) and data == "samples":
         if boxes is not None:
             raise DataError("--data samples has its own boxes; give --boxes with a folder only")
-        from seewhy.datasets.samples import samples
+        from seewhy.datasets.samples import samples as benchmark
 
-        return samples(labels=labels, limit=limit)
+        return benchmark(labels=labels, limit=limit)
     classes = ClassNames(labels, synsets, class_map)
     entries, skipped = list_images(data, classes)
     kept = entries[:limit] if limit is not None else entries
