@@ -55,7 +55,10 @@ def test_imagenet_synsets():
     with pytest.raises(DataError, match="synset 'n99999999' is not one of the model's 1000"):
         names.index("n99999999", "x")
     # VOC's "cat" is not an ImageNet class: an error, not a guess
-    with pytest.raises(DataError, match="'cat' is not a class of the model"):
+    with pytest.raises(
+        DataError,
+        match="'cat' is not a class of the model. Labels with that word: 'tiger cat', 'Persian cat'",
+    ):
         names.index("cat", "x")
 
 

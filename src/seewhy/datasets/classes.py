@@ -193,10 +193,21 @@ class ClassNames:
                 "class names; use indices, synsets or a class_map"
             )
         raise DataError(
-            f"{where}: {text!r} is not a class of the model.{suggestion(text, self.labels)} "
-            "Name classes by a label (case-insensitive), a synset id (n02124075) or a class "
-            "index (285), or map the name with a class_map."
+            f"{where}: {text!r} is not a class of the model.{self._hint(text)} Name classes "
+            "by a label (case-insensitive), a synset id (n02124075) or a class index (285), or "
+            "map the name with a class_map."
         )
+
+    def _hint(self, text: str) -> str:
+        """The labels that have ``text`` as a word (VOC's ``cat``: ``tiger cat``, ``Persian
+        cat``...), else the closest labels by spelling."""
+        word = re.compile(rf"\b{re.escape(_key(text))}\b", re.IGNORECASE)
+        having = [label for label in self.labels if word.search(label)]
+        if not having:
+            return suggestion(text.replace("_", " "), self.labels)
+        listed = ", ".join(repr(label) for label in having[:5])
+        more = f" and {len(having) - 5} more" if len(having) > 5 else ""
+        return f" Labels with that word: {listed}{more}; a class_map says which one it means."
 
     def _checked(self, index: int, where: str) -> int:
         if self.labels and not 0 <= index < len(self.labels):
