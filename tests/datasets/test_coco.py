@@ -107,6 +107,24 @@ def test_rle_uncompressed_and_compressed_and_crowd(folder, tmp_path):
     np.testing.assert_array_equal(single.mask, expected)
 
 
+def test_degenerate_polygons_and_bad_rle(folder, tmp_path):
+    line = [[1, 1, 5, 5]]  # two points: no area, the object keeps its box
+    path = coco_file(
+        tmp_path / "a.json",
+        [{"image_id": 1, "category_id": 7, "bbox": [1, 1, 4, 4], "segmentation": line}],
+    )
+    assert open_dataset(folder, path, labels=LABELS).samples[0].objects == (Truth(0, (1, 1, 4, 4)),)
+    wrong = {"size": [12, 10], "counts": [120]}
+    path = coco_file(
+        tmp_path / "b.json",
+        [{"image_id": 1, "category_id": 7, "bbox": [1, 1, 4, 4], "segmentation": wrong}],
+    )
+    with pytest.raises(
+        DataError, match=r"annotations\[0\]: bad segmentation \(its size \[12, 10\]"
+    ):
+        open_dataset(folder, path, labels=LABELS)
+
+
 def test_unknown_category_and_missing_images(folder, tmp_path):
     path = coco_file(
         tmp_path / "instances.json",

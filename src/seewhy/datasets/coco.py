@@ -91,14 +91,20 @@ def coco_box(
     return clip_box((x0, y0, x1, y1), size)
 
 
-def _rle(segmentation: Any, height: int, width: int, where: str) -> dict[str, Any]:
+def _rle(segmentation: Any, height: int, width: int, where: str) -> dict[str, Any] | None:
+    """COCO RLE of a segmentation; ``None`` for polygons that are all degenerate (fewer than
+    3 points: the object keeps its box only)."""
     mask_utils = _mask_utils()
     try:
         if isinstance(segmentation, list):  # polygons
             polygons = [p for p in segmentation if len(p) >= 6]
             if not polygons:
-                raise ValueError("no polygon with 3 points or more")
+                return None
             return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+        if isinstance(segmentation, Mapping) and list(segmentation["size"]) != [height, width]:
+            raise ValueError(
+                f"its size {list(segmentation['size'])} is not the image's [{height}, {width}]"
+            )
         if isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), list):
             return mask_utils.frPyObjects(dict(segmentation), height, width)  # uncompressed
         if isinstance(segmentation, Mapping):
