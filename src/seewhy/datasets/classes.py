@@ -17,7 +17,8 @@ A name is, in this order:
 Nothing looser: a word is never matched to a label that merely contains it. VOC's ``cat`` is not
 an ImageNet class (ImageNet has "tabby", "tiger cat", "Persian cat", "Egyptian cat"...), and
 choosing one for it would silently change what the evaluation measures; such a name is an error
-that lists the closest labels, and ``class_map`` says what it should mean. A name that matches
+that lists the labels having it as a word (else the closest by spelling), and ``class_map``
+says what it should mean. A name that matches
 two labels is an error too. A ``"*"`` key of ``class_map`` stands for every name that the
 rules resolve to no class: ``{"dog": 207, "*": None}`` keeps a COCO file's dogs and leaves out
 its people, cars...
