@@ -14,7 +14,7 @@ boxes and masks in the image's own pixel coordinates, and the files that were sk
 from __future__ import annotations
 
 from seewhy.datasets.base import Dataset, Sample, Truth
-from seewhy.datasets.classes import ClassNames, imagenet_synsets
+from seewhy.datasets.classes import ClassNames, imagenet_synsets, read_class_map
 from seewhy.datasets.open import open_dataset
 from seewhy.errors import DataError
 
@@ -26,4 +26,5 @@ __all__ = [
     "Truth",
     "imagenet_synsets",
     "open_dataset",
+    "read_class_map",
 ]

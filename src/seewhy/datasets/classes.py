@@ -4,7 +4,8 @@ table's ``class`` cell) to the model's class index: the one rule every reader us
 A name is, in this order:
 
 1. a key of ``class_map`` (an explicit mapping, ``{"cat": 285}``): its value, an index or a
-   name resolved by the rules below;
+   name resolved by the rules below, or ``None`` to leave that class out (its objects are
+   dropped, its class folder's images skipped);
 2. a class index: digits only (``"285"``), checked against the number of labels;
 3. a WordNet synset id (``n02124075``): its position in ``synsets`` (by default, for a model with
    1000 labels, the ImageNet-1k synsets in the standard sorted order, from timm's
@@ -16,19 +17,24 @@ A name is, in this order:
 Nothing looser: a word is never matched to a label that merely contains it. VOC's ``cat`` is not
 an ImageNet class (ImageNet has "tabby", "tiger cat", "Persian cat", "Egyptian cat"...), and
 choosing one for it would silently change what the evaluation measures; such a name is an error
-that lists the closest labels, and ``class_map`` says what it should mean. A name that matches
-two labels is an error too.
+that lists the labels having it as a word (else the closest by spelling), and ``class_map``
+says what it should mean. A name that matches
+two labels is an error too. A ``"*"`` key of ``class_map`` stands for every name that the
+rules resolve to no class: ``{"dog": 207, "*": None}`` keeps a COCO file's dogs and leaves out
+its people, cars...
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 
 from seewhy.errors import DataError, suggestion
 
-__all__ = ["ClassNames", "imagenet_synsets"]
+__all__ = ["ClassNames", "imagenet_synsets", "read_class_map"]
 
 _SYNSET = re.compile(r"^n\d{8}$")
 
@@ -47,6 +53,37 @@ def imagenet_synsets() -> list[str]:
     return list(_imagenet_synsets())
 
 
+def read_class_map(path: str | os.PathLike[str]) -> dict[str, int | str | None]:
+    """A ``class_map`` from a file: a JSON object (``{"cat": 285, "dog": "golden retriever",
+    "*": null}``) or lines of ``name,class`` (a CSV without header; ``class`` an index, a
+    label, or empty to leave the class out).
+
+    Raises:
+        DataError: the file cannot be read or a line has no comma.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read class map {name!r}: {error}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"class map {name!r} is not valid JSON: {error}") from None
+        return {str(k): v if v is None or isinstance(v, int) else str(v) for k, v in data.items()}
+    mapping: dict[str, int | str | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "," not in line:
+            raise DataError(f"{name}, line {number}: {line!r} is not 'name,class'")
+        key, value = (part.strip() for part in line.rsplit(",", 1))
+        mapping[key] = int(value) if value.isdigit() else (value or None)
+    return mapping
+
+
 def _key(text: str) -> str:
     return " ".join(text.replace("_", " ").split()).lower()
 
@@ -60,14 +97,16 @@ class ClassNames:
             and ``class_map`` entries resolve, and indices are not range-checked).
         synsets: the synset id of each class; ``None`` takes ImageNet-1k's for a model with
             1000 labels.
-        class_map: explicit names (compared as labels are) to an index or a label name.
+        class_map: explicit names (compared as labels are) to an index, a label name, or
+            ``None`` (leave the class out); the key ``"*"`` stands for every name that
+            resolves to no class.
     """
 
     def __init__(
         self,
         labels: Sequence[str] | None,
         synsets: Sequence[str] | None = None,
-        class_map: Mapping[str, int | str] | None = None,
+        class_map: Mapping[str, int | str | None] | None = None,
     ) -> None:
         self.labels = [str(label) for label in labels or ()]
         if synsets is not None and self.labels and len(synsets) != len(self.labels):
@@ -81,7 +120,7 @@ class ClassNames:
             for name in names:
                 self._by_name.setdefault(name, []).append(index)
         self._class_map = {_key(name): value for name, value in (class_map or {}).items()}
-        self._cache: dict[str, int] = {}
+        self._cache: dict[str, int | None] = {}
 
     @property
     def synsets(self) -> list[str] | None:
@@ -90,8 +129,8 @@ class ClassNames:
             self._synsets = imagenet_synsets()
         return self._synsets
 
-    def index(self, name: str | int, where: str) -> int:
-        """The class index ``name`` stands for.
+    def index(self, name: str | int, where: str) -> int | None:
+        """The class index ``name`` stands for, or ``None`` when ``class_map`` leaves it out.
 
         Args:
             name: a class as the data set names it.
@@ -103,15 +142,28 @@ class ClassNames:
         """
         text = str(name).strip()
         if text not in self._cache:
-            self._cache[text] = self._resolve(text, where)
+            self._cache[text] = self._mapped(text, where)
         return self._cache[text]
 
+    def _mapped(self, text: str, where: str) -> int | None:
+        key = _key(text)
+        if key in self._class_map:
+            return self._target(text, self._class_map[key], where)
+        try:
+            return self._resolve(text, where)
+        except DataError:
+            if "*" not in self._class_map:
+                raise
+            return self._target(text, self._class_map["*"], where)
+
+    def _target(self, text: str, mapped: int | str | None, where: str) -> int | None:
+        if mapped is None:
+            return None
+        if isinstance(mapped, str) and _key(mapped) in self._class_map:
+            raise DataError(f"class_map maps {text!r} to {mapped!r}, another class_map key")
+        return self._resolve(str(mapped), f"{where} (class_map: {text!r} -> {mapped!r})")
+
     def _resolve(self, text: str, where: str) -> int:
-        mapped = self._class_map.get(_key(text))
-        if mapped is not None:
-            if isinstance(mapped, str) and _key(mapped) in self._class_map:
-                raise DataError(f"class_map maps {text!r} to {mapped!r}, another class_map key")
-            return self._resolve(str(mapped), f"{where} (class_map: {text!r} -> {mapped!r})")
         if text.isdigit():
             return self._checked(int(text), where)
         if _SYNSET.match(text):
@@ -142,10 +194,21 @@ class ClassNames:
                 "class names; use indices, synsets or a class_map"
             )
         raise DataError(
-            f"{where}: {text!r} is not a class of the model.{suggestion(text, self.labels)} "
-            "Name classes by a label (case-insensitive), a synset id (n02124075) or a class "
-            "index (285), or map the name with a class_map."
+            f"{where}: {text!r} is not a class of the model.{self._hint(text)} Name classes "
+            "by a label (case-insensitive), a synset id (n02124075) or a class index (285), or "
+            "map the name with a class_map."
         )
+
+    def _hint(self, text: str) -> str:
+        """The labels that have ``text`` as a word (VOC's ``cat``: ``tiger cat``, ``Persian
+        cat``...), else the closest labels by spelling."""
+        word = re.compile(rf"\b{re.escape(_key(text))}\b", re.IGNORECASE)
+        having = [label for label in self.labels if word.search(label)]
+        if not having:
+            return suggestion(text.replace("_", " "), self.labels)
+        listed = ", ".join(repr(label) for label in having[:5])
+        more = f" and {len(having) - 5} more" if len(having) > 5 else ""
+        return f" Labels with that word: {listed}{more}; a class_map says which one it means."
 
     def _checked(self, index: int, where: str) -> int:
         if self.labels and not 0 <= index < len(self.labels):

@@ -55,8 +55,8 @@ def _mask_utils() -> Any:
 
 class RleTruth(Truth):
     """A :class:`~seewhy.datasets.base.Truth` whose mask is kept as COCO RLE and decoded on
-    each read of ``mask`` (the decoded array is not kept). Equal to, and replaceable as, a
-    plain ``Truth`` (``dataclasses.replace`` gives one with the decoded mask)."""
+    each read of ``mask`` (the decoded array is not kept); ``dataclasses.replace`` gives one
+    holding the decoded mask."""
 
     def __init__(
         self,
@@ -91,14 +91,20 @@ def coco_box(
     return clip_box((x0, y0, x1, y1), size)
 
 
-def _rle(segmentation: Any, height: int, width: int, where: str) -> dict[str, Any]:
+def _rle(segmentation: Any, height: int, width: int, where: str) -> dict[str, Any] | None:
+    """COCO RLE of a segmentation; ``None`` for polygons that are all degenerate (fewer than
+    3 points: the object keeps its box only)."""
     mask_utils = _mask_utils()
     try:
         if isinstance(segmentation, list):  # polygons
             polygons = [p for p in segmentation if len(p) >= 6]
             if not polygons:
-                raise ValueError("no polygon with 3 points or more")
+                return None
             return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+        if isinstance(segmentation, Mapping) and list(segmentation["size"]) != [height, width]:
+            raise ValueError(
+                f"its size {list(segmentation['size'])} is not the image's [{height}, {width}]"
+            )
         if isinstance(segmentation, Mapping) and isinstance(segmentation.get("counts"), list):
             return mask_utils.frPyObjects(dict(segmentation), height, width)  # uncompressed
         if isinstance(segmentation, Mapping):
@@ -139,6 +145,8 @@ def read_coco(data: Mapping[str, Any], classes: ClassNames, *, source: str) -> l
         except KeyError as error:
             raise DataError(f"{where}: unknown image or category id {error}") from None
         label = classes.index(name, f"{source}: category {name!r}")
+        if label is None:  # left out by the class_map
+            continue
         width, height = int(image.get("width") or 0), int(image.get("height") or 0)
         size = (width, height) if width > 0 and height > 0 else None
         annotated = by_image.get(image["id"])

@@ -112,8 +112,12 @@ def list_images(
             continue
         if item.is_dir():
             keys, others = _walk(item, root)
-            if keys:
-                index = classes.index(item.name, f"class folder {str(item)!r}")
+            index = classes.index(item.name, f"class folder {str(item)!r}") if keys else None
+            if index is None:  # left out by the class_map
+                skipped.extend(
+                    (key, "its class folder is left out by the class_map") for key in keys
+                )
+            else:
                 entries.extend(ImageEntry(key, str(root / key), index) for key in keys)
             skipped.extend(others)
         elif item.is_file():

@@ -26,7 +26,7 @@ def open_dataset(
     labels: Sequence[str] | None,
     synsets: Sequence[str] | None = None,
     limit: int | None = None,
-    class_map: Mapping[str, int | str] | None = None,
+    class_map: Mapping[str, int | str | None] | None = None,
 ) -> Dataset:
     """The images to evaluate on, with their classes and annotated objects.
 
@@ -42,7 +42,8 @@ def open_dataset(
         limit: keep the first ``limit`` images (in key order; interleaved grids and pasted
             photos for ``samples``).
         class_map: names that are not the model's labels, to a class index or label
-            (``{"cat": 285}``).
+            (``{"cat": 285}``), or to ``None`` to leave a class out; ``"*"`` stands for every
+            name that names no class (:class:`~seewhy.datasets.classes.ClassNames`).
 
     Returns:
         The data set: samples sorted by key, each with its folder's class and its
@@ -60,9 +61,9 @@ def open_dataset(
     if isinstance(data, str) and data == "samples":
         if boxes is not None:
             raise DataError("--data samples has its own boxes; give --boxes with a folder only")
-        from seewhy.datasets.samples import samples
+        from seewhy.datasets.samples import samples as benchmark
 
-        return samples(labels=labels, limit=limit)
+        return benchmark(labels=labels, limit=limit)
     classes = ClassNames(labels, synsets, class_map)
     entries, skipped = list_images(data, classes)
     kept = entries[:limit] if limit is not None else entries
@@ -86,7 +87,8 @@ def open_dataset(
 
 
 class _Index:
-    """Finds the image an annotation names: by key, else file name, else file stem."""
+    """Finds the image an annotation names: by key (its path in the data folder), else by file
+    name, else by file stem (the last part of the name given, for the last two)."""
 
     def __init__(self, entries: Sequence[ImageEntry]) -> None:
         self.keys = {entry.key: entry for entry in entries}
@@ -100,9 +102,10 @@ class _Index:
         image = image.replace("\\", "/").removeprefix("./")
         if not by_stem and image in self.keys:
             return self.keys[image]
+        name = image.rsplit("/", 1)[-1]  # COCO's "val2017/x.jpg" is x.jpg of --data val2017
         tables = [("stem", self.stems)] if by_stem else [("name", self.names), ("stem", self.stems)]
         for kind, table in tables:
-            matches = table.get(image, [])
+            matches = table.get(name, [])
             if len(matches) == 1:
                 return matches[0]
             if matches:

@@ -14,14 +14,16 @@ Two kinds of samples, 448 x 448 pixels each:
   class the photo's. On these, a class-discriminative map of one cell's class puts its energy
   in that cell (the grid pointing score; chance is 1/4).
 - ``"pasted"``: one photo (aspect ratio kept, longer side 35-65 % of the image side) or two
-  (different classes, 30-50 %, not overlapping) pasted at random positions on a 448 x 448 window of one of
-  scikit-image's textures (``brick``, ``grass``, ``gravel``, in gray); the box is the pasted
-  rectangle.
+  (different classes, 30-50 %, not overlapping) pasted at random positions on a 448 x 448
+  window of one of scikit-image's textures (``brick``, ``grass``, ``gravel``, in gray); the
+  box is the pasted rectangle. The model need not recognise these small photos on a texture:
+  the truth is where each photo is, not what the model says.
 
 64 samples, grids and pasted images alternating (``limit=16`` has 8 of each). Every sample is
 drawn from its own seeded generator (``numpy.random.default_rng((SEED, kind, number))``), so a
-sample is the same whatever ``limit`` is, and its pixels are made only when ``load`` is called
-(about 5 ms each).
+sample is the same whatever ``limit`` is, and its pixels are made only when ``load`` is called.
+There is no 3 x 3 grid: it would need nine photos of different classes, and the shipped photos
+give seven that Lite0 classifies confidently.
 """
 
 from __future__ import annotations

@@ -66,8 +66,10 @@ def _rows_to_annotated(
         if _blank(row.get("class")):
             raise DataError(f"{where}: no class")
         label = classes.index(str(row["class"]), f"{where}: class")
-        values = [row.get(column) for column in _COORDINATES]
         annotated = by_image.setdefault(image, Annotated(image))
+        if label is None:  # left out by the class_map
+            continue
+        values = [row.get(column) for column in _COORDINATES]
         if all(_blank(v) for v in values):
             annotated.add(None, label)
             continue

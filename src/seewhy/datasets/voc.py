@@ -15,12 +15,13 @@ Format (the fields read; others are ignored)::
     </annotation>
 
 Coordinates: VOC boxes are 1-based pixel indices with inclusive ends (the VOC development kit
-documentation: the top-left pixel of an image is (1, 1); py-faster-rcnn's ``pascal_voc.py``
-subtracts 1 from every coordinate "to make pixel indexes 0-based"). They become the
-contract's 0-based inclusive boxes by subtracting 1: ``xmin=1, xmax=500`` on a 500 pixel wide
-image is ``x0=0, x1=499``. Fractional values (some converters write them) are rounded first.
-Boxes are then clipped to the declared ``<size>`` (ImageNet has a few ``0`` or ``width + 1``
-values); a box with nothing left is dropped with a warning. ``<size>`` also checks the image:
+is MATLAB code that indexes the top-left pixel as (1, 1), and its evaluation counts a box's
+width as ``xmax - xmin + 1``; py-faster-rcnn's ``pascal_voc.py`` subtracts 1 from every
+coordinate "to make pixel indexes 0-based", as detectors built on it do). They become
+the contract's 0-based inclusive boxes by subtracting 1: ``xmin=1, xmax=500`` on a 500 pixel
+wide image is ``x0=0, x1=499``. Fractional values (some converters write them) are rounded
+first. Boxes are then clipped to the declared ``<size>`` (a stray ``0`` becomes pixel 0); a box
+with nothing left is dropped with a warning. ``<size>`` also checks the image:
 one of another size fails to load (:class:`~seewhy.datasets.folder.ImageFile`).
 
 Object names resolve by :mod:`seewhy.datasets.classes`: synset ids, class indices, or labels
@@ -81,6 +82,8 @@ def read_voc_file(path: str | os.PathLike[str], classes: ClassNames) -> Annotate
         if not name:
             raise DataError(f"{where} has no <name>")
         label = classes.index(name, f"{where} <name>")
+        if label is None:  # left out by the class_map
+            continue
         box_node = node.find("bndbox")
         if box_node is None:
             annotated.add(None, label)
