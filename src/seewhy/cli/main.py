@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from seewhy.cli import sanity, visualize
+from seewhy.cli import sanity, serve, visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
 from seewhy.errors import SeewhyError
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list the registered explanation methods")
     visualize.add_parser(commands)
     sanity.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 
 
@@ -177,6 +178,8 @@ def _run(args: argparse.Namespace) -> int:
         return visualize.run(args)
     if args.command == "sanity":
         return sanity.run(args)
+    if args.command == "serve":
+        return serve.run(args)
     return _methods()
 
 
