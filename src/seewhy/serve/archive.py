@@ -21,7 +21,7 @@ from seewhy.serve.uploads import UploadError
 __all__ = ["ARCHIVE_DESCRIPTION", "archive"]
 
 ARCHIVE_DESCRIPTION = """A ZIP of an answer of POST /api/explain (send it back as JSON):
-`NN_image/input.png`, `NN_image/MODEL/METHOD_tK_CLASS.png` (each map drawn over the input at
+`NN_image/MODEL/input.png` (the image as the model saw it), `NN_image/MODEL/METHOD_tK_CLASS.png` (each map drawn over the input at
 opacity 0.5, or alone for grey and gradient-image methods) and `answer.json` (the answer with
 every image replaced by its file's name in the archive)."""
 
@@ -54,11 +54,11 @@ def archive(answer: ExplainAnswer, max_pixels: int) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         for i, (image, entry) in enumerate(zip(answer.images, record["images"])):
             folder = f"{i:02d}_{safe_name(image.name.rsplit('.', 1)[0])}"
-            photo = _pixels(image.input, max_pixels)
-            zf.writestr(f"{folder}/input.png", encode_png(photo))
-            entry["input"] = f"{folder}/input.png"
             for result, result_entry in zip(image.results, entry["results"]):
                 model = safe_name(result.model)
+                photo = _pixels(result.input, max_pixels)
+                zf.writestr(f"{folder}/{model}/input.png", encode_png(photo))
+                result_entry["input"] = f"{folder}/{model}/input.png"
                 for method, maps in result.maps.items():
                     for t, (drawn, target) in enumerate(zip(maps, result.targets)):
                         pixels = _pixels(drawn.png, max_pixels)

@@ -189,7 +189,6 @@ def explain_images(
                 name=name,
                 width=image.width,
                 height=image.height,
-                input=data_url(results[0].images[b]),
                 results=per_model,
             )
         )
@@ -341,6 +340,8 @@ def _model_result(
         )
     return ModelResult(
         model=result.model_name,
+        input=data_url(photo),
+        size=[int(photo.shape[1]), int(photo.shape[0])],
         layers=dict(result.layers),
         predictions=predictions,
         targets=targets,

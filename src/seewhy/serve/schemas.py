@@ -131,6 +131,8 @@ class ModelResult(BaseModel):
     """One model's answer for one image."""
 
     model: str
+    input: str = Field(description="data:image/png;base64 URL: the image as this model saw it")
+    size: list[int] = Field(description="(width, height) of `input`, the maps and the boxes")
     layers: dict[str, str | list[str]] = Field(description="method -> the layer it ran at")
     predictions: list[Prediction] = Field(description="the model's top 5 on this image")
     targets: list[Prediction] = Field(description="the explained classes: the rows of `maps`")
@@ -143,7 +145,6 @@ class ImageAnswer(BaseModel):
     name: str = Field(description="the uploaded file's name, for display only")
     width: int = Field(description="the upload's width in pixels")
     height: int
-    input: str = Field(description="data:image/png;base64 URL: the image as the models saw it")
     results: list[ModelResult] = Field(description="one per model, in the order asked")
 
 
