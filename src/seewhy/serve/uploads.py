@@ -97,7 +97,7 @@ class BodyLimit:
     async def _refuse(self, send: Any) -> None:
         limit = self.max_bytes / 2**20
         body = json.dumps(
-            {"detail": f"the upload is larger than the server's limit of {limit:g} MB"}
+            {"detail": f"the upload is larger than the server's limit of {limit:.3g} MB"}
         ).encode()
         await send(
             {
