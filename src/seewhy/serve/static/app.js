@@ -218,7 +218,7 @@ function draw(answer) {
   const results = $("results");
   results.replaceChildren();
   for (const image of answer.images) {
-    const block = el("article", { class: "image-block" },
+    const block = el("article", { class: "image-block", "data-name": image.name },
       el("h2", {}, image.name, el("small", { text: `${image.width} × ${image.height}` })));
     const models = el("div", { class: "models" });
     for (const result of image.results) models.append(drawModel(answer, result));
@@ -237,7 +237,7 @@ function drawModel(answer, result) {
     const name = p.label || `class ${p.class_id}`;
     preds.append(
       el("button", { class: "pred-name", type: "button", title: `explain ${name} (${p.class_id})`,
-        onclick: () => { state.classes = [String(p.class_id)]; drawClasses();
+        onclick: () => { state.classes = [p.label || String(p.class_id)]; drawClasses();
           document.querySelector('input[name="targets-mode"][value="classes"]').checked = true; explain(); } }, name),
       el("div", { class: `pred-bar${k === 0 ? " first" : ""}` }, el("div", { style: `width:${(p.prob * 100).toFixed(1)}%` })),
       el("span", { class: "pred-p", text: `${(p.prob * 100).toFixed(1)}%` }));
