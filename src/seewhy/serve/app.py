@@ -179,7 +179,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         faithfulness_steps: Annotated[
             int, Form(description="steps of each deletion / insertion curve; 0: none")
         ] = 8,
-    ) -> ExplainAnswer:
+    ) -> Response:
         """Explain one or several images: predictions, one map per method and class (PNG
         plus statistics), each map's box and deletion / insertion AUC, and timings."""
         clock = Clock()
@@ -209,9 +209,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 await upload.close()
         mark = clock.add("read", mark)
 
-        def work():
+        def work() -> Response:
             clock.add("wait", mark)
-            return explain_images(pool, request, read, clock)
+            answer = explain_images(pool, request, read, clock)
+            # serialized here, in the worker: a megabyte of JSON stays off the event loop
+            return Response(answer.model_dump_json(), media_type="application/json")
 
         return await workers.run(work)
 
