@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -70,14 +72,21 @@ ERRORS = {
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """The app serving ``settings.model_names`` with ``settings``' limits."""
+    pool = ModelPool(settings.model_names)
+    workers = WorkerPool(settings.workers, settings.queue)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        workers.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="seewhy",
         version=__version__,
         description="Why did the CNN say that? Class activation maps, gradients and their "
         "faithfulness for uploaded images. The page at / uses this API.",
     )
-    pool = ModelPool(settings.model_names)
-    workers = WorkerPool(settings.workers, settings.queue)
     max_pixels = int(settings.max_megapixels * 1_000_000)
     app.state.settings, app.state.models, app.state.workers = settings, pool, workers
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
@@ -234,10 +243,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     if study is not None:
         app.include_router(study.router(settings, get_model=pool.get_model, run=workers.run))
-
-    @app.on_event("shutdown")
-    def stop() -> None:
-        workers.shutdown()
 
     return app
 

@@ -254,6 +254,7 @@ function drawModel(answer, result) {
     if (scale) head.append(el("div", { class: "scale", title: scale.caption },
       el("span", { text: fmt(scale.low) }), el("img", { src: scale.colorbar, alt: `${scale.kind} colour scale` }),
       el("span", { text: fmt(scale.high) })));
+    else if (result.maps[method]) head.append(el("div", { class: "scale", text: "gradient image, grey = 0" }));
     grid.append(head);
   }
   const best = bestPerRow(result, methods);
