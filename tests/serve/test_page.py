@@ -126,10 +126,28 @@ def test_the_page_explains_the_cat_then_other_methods_classes_models_and_images(
     shot(page, "7_error")
 
 
-def test_a_sample_photo_can_be_picked(browser_page, live_server):
+def test_a_sample_photo_a_typed_class_and_the_zip(browser_page, live_server, tmp_path):
     page = browser_page
     page.goto(live_server + "/")
     page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#labels option").count() == 1000
+    assert page.locator('#labels option[value="tabby"]').count() == 1
     page.click('#samples button[data-sample="chelsea"]')
     page.wait_for_selector(".chosen li")
     assert page.locator(".chosen li span").inner_text() == "chelsea.png"
+    set_methods(page, ["gradcam"])
+    page.select_option("#steps", "0")
+    page.fill("#class-input", "tabby")
+    page.press("#class-input", "Enter")
+    assert page.locator(".chips li").inner_text().startswith("tabby")
+    explain(page)
+    assert page.locator(".rowhead b").inner_text() == "tabby"
+    with page.expect_download() as caught:
+        page.click("#download")
+    path = tmp_path / "seewhy.zip"
+    caught.value.save_as(path)
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        assert "answer.json" in zf.namelist()
+        assert "00_chelsea/efficientnet_lite0/gradcam_t0_281.png" in zf.namelist()
