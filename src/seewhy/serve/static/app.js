@@ -43,7 +43,8 @@ function drawChosen() {
   state.files.forEach((entry, i) => {
     const isImage = entry.file.type.startsWith("image/");
     list.append(el("li", {},
-      isImage ? el("img", { src: entry.url, alt: "" }) : el("img", { alt: "" }),
+      isImage ? el("img", { src: entry.url, alt: "" })
+        : el("span", { class: "thumb", text: (entry.file.name.split(".").pop() || "?").slice(0, 4) }),
       el("span", { text: entry.file.name, title: entry.file.name }),
       el("button", { class: "x", type: "button", title: "remove", "aria-label": `remove ${entry.file.name}`,
         onclick: () => { URL.revokeObjectURL(entry.url); state.files.splice(i, 1); drawChosen(); } }, "×")));
@@ -196,8 +197,10 @@ async function explain() {
     });
     state.last = answer;
     draw(answer);
+    $("results").classList.remove("stale");
   } catch (error) {
     showError(error.message);
+    $("results").classList.add("stale"); // what is shown is the previous answer
   } finally {
     clearInterval(timer);
     progress.hidden = true;
@@ -214,7 +217,9 @@ function draw(answer) {
   $("toolbar").hidden = false;
   const t = answer.timings;
   $("timing").textContent = `${answer.images.length} image${answer.images.length > 1 ? "s" : ""} · ` +
-    `explain ${Math.round(t.explain)} ms · faithfulness ${Math.round(t.faithfulness)} ms · total ${Math.round(t.total)} ms`;
+    `explain ${Math.round(t.explain)} ms · ` +
+    (answer.faithfulness.steps ? `faithfulness (${answer.faithfulness.steps} steps) ${Math.round(t.faithfulness)} ms · ` : "faithfulness off · ") +
+    `total ${Math.round(t.total)} ms`;
   const results = $("results");
   results.replaceChildren();
   for (const image of answer.images) {
