@@ -25,8 +25,8 @@ def tiny() -> nn.Module:
 def loads(monkeypatch):
     calls = []
 
-    def load_model(name):
-        calls.append(name)
+    def load_model(name, weights=None):
+        calls.append(name if weights is None else (name, weights))
         time.sleep(0.05)  # a slow load: other threads arrive meanwhile
         return LoadedModel.wrap(tiny(), name=name, input_size=16)
 
@@ -81,3 +81,11 @@ def test_one_thread_runs_a_model_at_a_time(loads):
     with ThreadPoolExecutor(4) as threads:
         list(threads.map(run, range(8)))
     assert most[0] == 1
+
+
+def test_a_checkpoint_is_the_operator_s_not_the_client_s(loads):
+    pool = ModelPool(["resnet18=weights/my.pth"])
+    pool.get_model("resnet18=weights/my.pth")
+    assert loads == [("resnet18", "weights/my.pth")]
+    with pytest.raises(UnknownName):
+        pool.get_model("resnet18=/etc/passwd")

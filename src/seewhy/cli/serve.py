@@ -36,7 +36,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--model",
         action="append",
         default=[],
-        help="a model name to offer besides the bundled EfficientNet-Lite0/1/2 (repeatable)",
+        metavar="NAME[=CHECKPOINT]",
+        help="a model to offer besides the bundled EfficientNet-Lite0/1/2, as seewhy explain "
+        "--model takes it, with its weights from CHECKPOINT if given (repeatable)",
     )
     parser.add_argument(
         "--max-upload-mb",

@@ -54,8 +54,9 @@ class ModelPool:
     """The served models by name, each loaded once (lazily, thread-safe).
 
     Args:
-        names: model names or checkpoints as :func:`seewhy.load_model` takes them; these,
-            and only these, are what clients may ask for.
+        names: model names as :func:`seewhy.load_model` takes them, or ``NAME=CHECKPOINT``
+            (``resnet50=my_resnet.pth``: its weights from that file); these, and only
+            these, are what clients may ask for (a client never names a file).
     """
 
     def __init__(self, names: Sequence[str]) -> None:
@@ -83,7 +84,8 @@ class ModelPool:
             return model
         with self._loading[name]:
             if name not in self._models:
-                self._models[name] = load_model(name)
+                model, _, weights = name.partition("=")
+                self._models[name] = load_model(model, weights or None)
             return self._models[name]
 
     @contextmanager
