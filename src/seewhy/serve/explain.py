@@ -10,7 +10,6 @@ colours (:mod:`seewhy.render`).
 
 from __future__ import annotations
 
-import base64
 import math
 import time
 from collections.abc import Sequence
@@ -24,20 +23,14 @@ from seewhy.engine.targets import SCORES, Classes, parse_topk
 from seewhy.errors import OptionError, TargetError
 from seewhy.explain import explain_models
 from seewhy.methods import available_methods
-from seewhy.render import colorbar, encode_png, render_panel
-from seewhy.render.overlay import resize_map
 from seewhy.result import ExplanationResult
+from seewhy.serve.answer import model_result
 from seewhy.serve.models import ModelPool, UnknownName
 from seewhy.serve.schemas import (
     ExplainAnswer,
-    Faithfulness,
     FaithfulnessSettings,
     ImageAnswer,
-    MapAnswer,
-    MapStats,
-    ModelResult,
     Prediction,
-    ScaleAnswer,
     Timings,
 )
 
@@ -45,8 +38,6 @@ __all__ = ["ExplainRequest", "explain_images", "method_names"]
 
 #: Most classes one request may explain per image, and most steps of a faithfulness curve.
 MAX_TARGETS, MAX_STEPS = 10, 64
-#: A map's box: its largest segment at this share of its maximum (Grad-CAM's 15%).
-BOX_THRESHOLD = 0.15
 PREDICTIONS = 5
 
 
@@ -138,11 +129,6 @@ class Clock:
         return Timings(**values, total=round((time.perf_counter() - self.start) * 1000.0, 1))
 
 
-def data_url(pixels: np.ndarray | Image.Image) -> str:
-    """A ``data:image/png;base64,...`` URL of an RGB image (:func:`seewhy.render.encode_png`)."""
-    return "data:image/png;base64," + base64.b64encode(encode_png(pixels)).decode("ascii")
-
-
 def explain_images(
     pool: ModelPool,
     request: ExplainRequest,
@@ -181,7 +167,7 @@ def explain_images(
     answers = []
     for b, (name, image) in enumerate(images):
         per_model = [
-            _model_result(result, b, predictions[m][b], faithful[m])
+            model_result(result, b, predictions[m][b], faithful[m])
             for m, result in enumerate(results)
         ]
         answers.append(
@@ -267,94 +253,3 @@ def _faithfulness(
         rise = insertion(model, images, maps, targets, pixels_per_step=per_step, progress=False)
         found[method] = np.stack([drop.auc, rise.auc], axis=-1).reshape(batch, count, 2)
     return found
-
-
-def _model_result(
-    result: ExplanationResult,
-    b: int,
-    predictions: list[Prediction],
-    faithful: dict[str, np.ndarray],
-) -> ModelResult:
-    labels = result.labels[b] if result.labels else None
-    targets = [
-        Prediction(
-            class_id=int(result.targets[b, t]),
-            label=labels[t] if labels else None,
-            prob=float(result.probs[b, t]),
-            score=float(result.scores[b, t]),
-        )
-        for t in range(result.targets.shape[1])
-    ]
-    maps, scales = {}, {}
-    photo = result.images[b]
-    for method in result.maps:
-        drawn = result.scales(b, method)
-        display = result.displays.get(method, "cam")
-        boxes = result.boxes(method, BOX_THRESHOLD)[b]
-        entries = []
-        for t in range(len(targets)):
-            heat = result.maps[method][b, t].numpy()
-            scale = None if drawn is None else drawn[t]
-            blend = scale is not None and scale.kind != "abs"
-            if blend:
-                pixels = scale.colorize(resize_map(heat, photo.shape[:2]))
-            else:
-                attribution = result.attributions.get(method)
-                pixels = render_panel(
-                    photo,
-                    heat,
-                    display,
-                    None if attribution is None else attribution[b, t].numpy(),
-                    scale=scale,
-                )
-            scores = faithful.get(method)
-            entries.append(
-                MapAnswer(
-                    png=data_url(pixels),
-                    blend=blend,
-                    stats=MapStats(
-                        min=float(heat.min()),
-                        max=float(heat.max()),
-                        mean=float(heat.mean()),
-                        std=float(heat.std()),
-                    ),
-                    box=None if boxes[t] is None else [int(v) for v in boxes[t]],
-                    faithfulness=None
-                    if scores is None
-                    else Faithfulness(
-                        deletion_auc=float(scores[b, t, 0]), insertion_auc=float(scores[b, t, 1])
-                    ),
-                )
-            )
-        maps[method] = entries
-        scales[method] = (
-            None
-            if drawn is None
-            else ScaleAnswer(
-                kind=drawn[0].kind,
-                low=drawn[0].low,
-                high=drawn[0].high,
-                colorbar=_colorbar(drawn[0].cmap),
-                caption=result.caption(method, drawn),
-            )
-        )
-    return ModelResult(
-        model=result.model_name,
-        input=data_url(photo),
-        size=[int(photo.shape[1]), int(photo.shape[0])],
-        layers=dict(result.layers),
-        predictions=predictions,
-        targets=targets,
-        maps=maps,
-        scales=scales,
-        refused=dict(result.refused),
-    )
-
-
-_COLORBARS: dict[str, str] = {}
-
-
-def _colorbar(cmap: str) -> str:
-    if cmap not in _COLORBARS:
-        _COLORBARS[cmap] = data_url(colorbar(cmap, 256, 12))
-    return _COLORBARS[cmap]
