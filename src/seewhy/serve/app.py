@@ -204,24 +204,23 @@ def create_app(settings: ServeSettings) -> FastAPI:
         request.check(pool)
         if len(image) > MAX_IMAGES:
             raise SeewhyError(f"at most {MAX_IMAGES} images per request, got {len(image)}")
-        mark = time.perf_counter()
-        read = []
+        uploads = []
         try:
             for upload in image:
-                data = await upload.read()
-                read.append(
-                    (display_name(upload.filename), read_upload(upload.filename, data, max_pixels))
-                )
-                del data
+                uploads.append((upload.filename, await upload.read()))
         finally:
             for upload in image:
                 await upload.close()
-        mark = clock.add("read", mark)
+        queued = time.perf_counter()
 
         def work() -> Response:
-            clock.add("wait", mark)
+            # decoded here, in the worker: a large image never stalls the event loop
+            start = clock.add("wait", queued)
+            read = [(display_name(n), read_upload(n, data, max_pixels)) for n, data in uploads]
+            uploads.clear()
+            clock.add("read", start)
             answer = explain_images(pool, request, read, clock)
-            # serialized here, in the worker: a megabyte of JSON stays off the event loop
+            # serialized here too: a megabyte of JSON stays off the event loop
             return Response(answer.model_dump_json(), media_type="application/json")
 
         return await workers.run(work)
@@ -232,9 +231,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         responses={200: {"content": {"application/zip": {}}}, **ERRORS},
         tags=["explain"],
     )
-    def zip_archive(answer: ExplainAnswer) -> Response:
+    async def zip_archive(answer: ExplainAnswer) -> Response:
         return Response(
-            archive(answer, max_pixels),
+            await workers.run(lambda: archive(answer, max_pixels)),
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="seewhy.zip"'},
         )

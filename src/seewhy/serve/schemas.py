@@ -158,7 +158,7 @@ class FaithfulnessSettings(BaseModel):
 class Timings(BaseModel):
     """Milliseconds spent on each part of the request, server side."""
 
-    read: float = Field(description="reading the uploads")
+    read: float = Field(description="decoding the uploads")
     wait: float = Field(description="waiting for a worker")
     explain: float = Field(description="the explanation (every model)")
     predictions: float = Field(description="the top 5 (a forward, unless targets=top5 or more)")
