@@ -53,7 +53,8 @@ def test_the_page_explains_the_cat_then_other_methods_classes_models_and_images(
     page.goto(live_server + "/")
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#layer option:checked").inner_text() == "auto (bn2)"
-    assert page.locator("#study-link").is_hidden()
+    study = page.evaluate("fetch('/api/health').then(r => r.json()).then(h => h.study)")
+    assert page.locator("#study-link").is_visible() is study
     shot(page, "1_start")
 
     page.select_option("#topk", "1")
