@@ -84,8 +84,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module: Playwright's sync API allows one instance at a time in a
+    thread, so it is closed before another module (or a test of its own) starts one."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
