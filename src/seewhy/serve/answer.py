@@ -5,6 +5,7 @@ scales (:mod:`seewhy.render`), its statistics, box (:func:`seewhy.localize.boxes
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,7 +22,7 @@ from seewhy.serve.schemas import (
     ScaleAnswer,
 )
 
-__all__ = ["BOX_THRESHOLD", "data_url", "model_result"]
+__all__ = ["BOX_THRESHOLD", "data_url", "model_result", "result_boxes"]
 
 #: A map's box: its largest segment at this share of its maximum (Grad-CAM's 15%).
 BOX_THRESHOLD = 0.15
@@ -32,15 +33,21 @@ def data_url(pixels: np.ndarray | Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(encode_png(pixels)).decode("ascii")
 
 
+def result_boxes(result: ExplanationResult) -> dict[str, list[list[Any]]]:
+    """method -> [image][target] box of every map of ``result`` (found once per method)."""
+    return {method: result.boxes(method, BOX_THRESHOLD) for method in result.maps}
+
+
 def model_result(
     result: ExplanationResult,
     b: int,
     predictions: list[Prediction],
     faithful: dict[str, np.ndarray],
+    boxes: dict[str, list[list[Any]]],
 ) -> ModelResult:
     """Image ``b`` of ``result``: the top 5 ``predictions`` given, the targets, and per method
     one :class:`MapAnswer` per target (``faithful``: method -> (B, T, 2) deletion and
-    insertion AUC, or nothing) and its scale."""
+    insertion AUC, or nothing; ``boxes``: method -> :func:`result_boxes`) and its scale."""
     labels = result.labels[b] if result.labels else None
     targets = [
         Prediction(
@@ -56,7 +63,7 @@ def model_result(
     for method in result.maps:
         drawn = result.scales(b, method)
         display = result.displays.get(method, "cam")
-        boxes = result.boxes(method, BOX_THRESHOLD)[b]
+        found = boxes[method][b]
         entries = []
         for t in range(len(targets)):
             heat = result.maps[method][b, t].numpy()
@@ -84,7 +91,7 @@ def model_result(
                         mean=float(heat.mean()),
                         std=float(heat.std()),
                     ),
-                    box=None if boxes[t] is None else [int(v) for v in boxes[t]],
+                    box=None if found[t] is None else [int(v) for v in found[t]],
                     faithfulness=None
                     if scores is None
                     else Faithfulness(

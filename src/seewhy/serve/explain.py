@@ -24,7 +24,7 @@ from seewhy.errors import OptionError, TargetError
 from seewhy.explain import explain_models
 from seewhy.methods import available_methods
 from seewhy.result import ExplanationResult
-from seewhy.serve.answer import model_result
+from seewhy.serve.answer import model_result, result_boxes
 from seewhy.serve.models import ModelPool, UnknownName
 from seewhy.serve.schemas import (
     ExplainAnswer,
@@ -165,9 +165,10 @@ def explain_images(
         ]
         mark = clock.add("faithfulness", mark)
     answers = []
+    boxes = [result_boxes(result) for result in results]
     for b, (name, image) in enumerate(images):
         per_model = [
-            model_result(result, b, predictions[m][b], faithful[m])
+            model_result(result, b, predictions[m][b], faithful[m], boxes[m])
             for m, result in enumerate(results)
         ]
         answers.append(
