@@ -50,6 +50,11 @@ class ImageError(SeewhyError):
         self.records: list[InputRecord] | None = None if records is None else list(records)
 
 
+class PixelLimitError(ImageError):
+    """An image file has more pixels than the reader's limit (a decompression bomb: a few
+    kilobytes of PNG that decode to gigabytes); refused from its header, before decoding."""
+
+
 class ImageShapeError(ImageError, ValueError):
     """An in-memory image (array, tensor) has a shape or dtype that is not a picture.
 

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from seewhy.cli import evaluate, sanity, visualize
+from seewhy.cli import evaluate, sanity, serve, visualize
 from seewhy.data import example_image
 from seewhy.engine.targets import SCORES
 from seewhy.errors import SeewhyError
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     visualize.add_parser(commands)
     sanity.add_parser(commands)
     evaluate.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 
 
@@ -180,6 +181,8 @@ def _run(args: argparse.Namespace) -> int:
         return visualize.run(args)
     if args.command == "sanity":
         return sanity.run(args)
+    if args.command == "serve":
+        return serve.run(args)
     return _methods()
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from seewhy.errors import ImageError
+from seewhy.errors import ImageError, PixelLimitError
 from seewhy.io.rgb import as_rgb_uint8
 
 #: Default limit on width * height of an image file, the same as Pillow's default.
@@ -86,7 +87,27 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
     try:
         if os.path.getsize(name) == 0:
             raise ImageError(f"{name}: is empty (0 bytes), not an image")
-        with open(name, "rb") as fh, warnings.catch_warnings(record=True):
+        with open(name, "rb") as fh:
+            return read_image(fh, name, max_pixels)
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(f"{name}: permission denied") from None
+    except Exception as exc:  # OS errors
+        raise ImageError(f"{name}: cannot read image ({_one_line(exc)})") from exc
+
+
+def read_image(fh: BinaryIO, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode the image in the open binary file ``fh`` (a file, or ``io.BytesIO`` of an
+    upload) as an RGB PIL image; ``name`` is what messages call it.
+
+    Raises:
+        PixelLimitError: width * height is above ``max_pixels`` (checked from the header,
+            before decoding: a decompression bomb is refused without being expanded).
+        ImageError: not an image, truncated or corrupt.
+    """
+    try:
+        with warnings.catch_warnings(record=True):
             # Recording keeps every warning (DecompressionBombWarning included) from escaping;
             # the pixel limit below is what decides.
             warnings.simplefilter("always")
@@ -97,7 +118,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
             with img:
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise ImageError(
+                    raise PixelLimitError(
                         f"{name}: too many pixels ({width} x {height} = {width * height}, "
                         f"limit {max_pixels})"
                     )
@@ -108,11 +129,9 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
                 return _to_rgb(img)
     except ImageError:
         raise
-    except PermissionError:
-        raise ImageError(f"{name}: permission denied") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name}: too many pixels ({_one_line(exc)})") from None
-    except Exception as exc:  # header parse errors, OS errors, odd modes
+        raise PixelLimitError(f"{name}: too many pixels ({_one_line(exc)})") from None
+    except Exception as exc:  # header parse errors, odd modes
         raise ImageError(f"{name}: cannot read image ({_one_line(exc)})") from exc
 
 

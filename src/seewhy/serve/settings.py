@@ -28,6 +28,8 @@ class ServeSettings:
         models: model names or checkpoint paths, as ``seewhy explain --model`` takes them;
             the bundled EfficientNet-Lite0/1/2 are always offered as well.
         max_upload_mb: a larger upload is refused with 413 before it is read whole.
+        max_megapixels: an image with more pixels is refused with 413 from its header,
+            before it is decoded (a decompression bomb: a few KB of PNG, gigabytes of pixels).
         workers: explanations run in a pool of this many threads, off the event loop.
         queue: requests waiting for a worker beyond this answer 503 with ``Retry-After``.
         study_db: the SQLite database of the study answers.
@@ -38,6 +40,7 @@ class ServeSettings:
     port: int = 8000
     models: tuple[str, ...] = ()
     max_upload_mb: float = 20.0
+    max_megapixels: float = 16.0
     workers: int = 1
     queue: int = 8
     study_db: Path = field(default_factory=default_study_db)
