@@ -1,0 +1,487 @@
+"""Study mode: the Grad-CAM paper's two human studies at ``/study``, as a FastAPI router.
+
+``app.include_router(study.router(settings, get_model=..., run=...))`` adds:
+
+- ``GET /study``: the participant's page; ``GET /study/setup``: the experimenter's form;
+  ``GET /study/results``: accuracy and trust beside the paper's numbers;
+  ``GET /study/results.csv`` and ``/study/results.json``.
+- ``GET /study/api/study`` (the active configuration and the valid choices),
+  ``POST /study/api/studies`` (save a configuration), ``POST /study/api/participants``,
+  ``POST /study/api/trials`` (draw a trial), ``GET /study/api/trials/{id}/{picture}.png``,
+  ``POST /study/api/answers``.
+
+A bad name or value answers 422 with ``{"detail": {"field", "message", "choices"}}``. Clients
+send names, ids and numbers only: images are the experimenter's (``--study-images`` or the
+bundled samples), listed on the server, and a trial's pictures are found from its id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from seewhy.errors import SeewhyError
+from seewhy.methods import available_methods
+from seewhy.models import LoadedModel, load_model
+from seewhy.serve.settings import ServeSettings
+from seewhy.serve.study_config import TASKS, ChoiceError, StudyConfig, check_config
+from seewhy.serve.study_images import ImageSource, folder_source, sample_source
+from seewhy.serve.study_pages import results_page, setup_page
+from seewhy.serve.study_render import StudyRenderer
+from seewhy.serve.study_stats import (
+    PAPER_DISCRIMINATION,
+    PAPER_TRUST,
+    discrimination_summary,
+    trust_summary,
+)
+from seewhy.serve.study_store import ANSWER_COLUMNS, AlreadyAnswered, StudyStore, utc_now
+from seewhy.serve.study_trials import (
+    RATINGS,
+    NoTrials,
+    draw_trial,
+    new_trial_id,
+    normalised_score,
+    study_images,
+)
+
+__all__ = ["StudyService", "cached_loader", "router"]
+
+T = TypeVar("T")
+Run = Callable[[Callable[[], T]], Awaitable[T]]
+
+STATIC = Path(__file__).parent / "static" / "study"
+PARTICIPANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PICTURES = {"discrimination": ("map",), "trust": ("photo", "a", "b")}
+QUESTION = "Which of the two object categories is depicted in the image?"
+TRUST_QUESTION = (
+    "Both models predicted the same class. Judging by what each one looked at, "
+    "which model do you find more reliable?"
+)
+MAX_RESPONSE_MS = 24 * 3600 * 1000
+
+
+def cached_loader() -> Callable[[str], LoadedModel]:
+    """``seewhy.load_model`` behind a cache: one load per name (for running the study alone)."""
+    return lru_cache(maxsize=None)(load_model)
+
+
+def unprocessable(field: str, message: str, choices: list[Any] | None = None) -> HTTPException:
+    return HTTPException(422, {"field": field, "message": message, "choices": choices or []})
+
+
+def new_participant_id() -> str:
+    """``P-`` and 8 random letters and digits, easy to read out (no 0/O, 1/I)."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "P-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class TrialRequest(BaseModel):
+    participant: str = Field(description="the participant's id (POST /study/api/participants)")
+
+
+class AnswerRequest(BaseModel):
+    trial_id: str = Field(description="the id POST /study/api/trials gave")
+    participant: str = Field(description="the participant the trial was served to")
+    answer: int = Field(
+        description="discrimination: the chosen class id (one of the trial's two options); "
+        "trust: -2 (Model A much more reliable) .. +2 (Model B much more reliable)"
+    )
+    response_ms: int | None = Field(
+        None, description="time from the pictures' display to the answer, measured in the page"
+    )
+
+
+class StudyService:
+    """The study's state: settings, database, image sources, renderer and random draws."""
+
+    def __init__(
+        self,
+        settings: ServeSettings,
+        get_model: Callable[[str], LoadedModel],
+        run: Run | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = StudyStore(settings.study_db)
+        self.renderer = StudyRenderer(get_model)
+        self.run = run or run_in_threadpool
+        self.rng = rng or random.Random()
+        self.sources: dict[str, ImageSource] = {"samples": sample_source()}
+        if settings.study_images is not None:
+            self.sources["folder"] = folder_source(settings.study_images)
+
+    # configuration
+
+    def choices(self) -> dict[str, Any]:
+        """Everything the setup form may choose from."""
+        return {
+            "models": list(self.settings.model_names),
+            "methods": list(available_methods()),
+            "images": {name: source.keys() for name, source in self.sources.items()},
+            "tasks": list(TASKS),
+        }
+
+    def check(self, fields: dict[str, Any]) -> StudyConfig:
+        choices = self.choices()
+        return check_config(fields, models=choices["models"], image_sources=choices["images"])
+
+    def active(self) -> tuple[int, StudyConfig, str]:
+        """The newest saved configuration (the default one is saved on first use). One that
+        names what this server no longer offers (a folder, a model) is a 409."""
+        found = self.store.active_study()
+        if found is None:
+            self.store.add_study(self.check({}).as_dict())
+            found = self.store.active_study()
+            assert found is not None
+        study_id, stored, created = found
+        try:
+            return study_id, self.check(stored), created
+        except ChoiceError as exc:
+            raise HTTPException(
+                409,
+                {
+                    "field": exc.field,
+                    "message": f"the active study #{study_id} cannot run on this server: "
+                    f"{exc.message}. Save a new one at /study/setup.",
+                    "choices": exc.choices,
+                },
+            ) from None
+
+    def study_choice(self, study: str | None) -> int | None:
+        """``?study=``: an id, ``all`` (None), or the active study when not given."""
+        if study is None:
+            return self.active()[0]
+        if study == "all":
+            return None
+        ids = [row["study_id"] for row in self.store.studies()]
+        if not study.isdigit() or int(study) not in ids:
+            raise unprocessable("study", f"unknown study {study!r}", ["all", *ids])
+        return int(study)
+
+    # trials
+
+    def check_participant(self, participant: str) -> str:
+        if not PARTICIPANT.match(participant):
+            raise unprocessable(
+                "participant",
+                f"a participant id is 1-64 letters, digits, '-' or '_'; got {participant!r}",
+            )
+        return participant
+
+    async def new_trial(self, participant: str) -> dict[str, Any]:
+        participant = self.check_participant(participant)
+        study_id, config, _ = await run_in_threadpool(self.active)
+        answered = await run_in_threadpool(self.store.answered, study_id, participant)
+        if answered >= config.trials:
+            return {"done": True, "answered": answered, "total": config.trials}
+        served = {
+            task: await run_in_threadpool(self.store.served, study_id, task)
+            for task in config.tasks
+        }
+        source = self.sources[config.images]
+        try:
+            drawn = await self.run(
+                lambda: draw_trial(config, source, self.renderer, served, participant, self.rng)
+            )
+        except NoTrials as exc:
+            raise HTTPException(409, {"field": "study", "message": str(exc), "choices": []})
+        except SeewhyError as exc:
+            raise HTTPException(409, {"field": "study", "message": str(exc), "choices": []})
+        trial = {"trial_id": new_trial_id(), "study_id": study_id, **drawn, "served_at": utc_now()}
+        await run_in_threadpool(self.store.add_trial, trial, time.time())
+        return self.trial_view(trial, answered, config)
+
+    def trial_view(self, trial: dict[str, Any], answered: int, config: StudyConfig) -> dict:
+        """What the page gets: the question, picture URLs and answers, nothing that gives the
+        answer away (no class shown, method or model names)."""
+        base = f"/study/api/trials/{trial['trial_id']}"
+        view: dict[str, Any] = {
+            "done": False,
+            "trial_id": trial["trial_id"],
+            "participant": trial["participant"],
+            "task": trial["task"],
+            "number": answered + 1,
+            "total": config.trials,
+            "pictures": {name: f"{base}/{name}.png" for name in PICTURES[trial["task"]]},
+        }
+        if trial["task"] == "discrimination":
+            view["question"] = QUESTION
+            view["options"] = [
+                {"class": trial[f"option_{i}_class"], "label": trial[f"option_{i}_label"]}
+                for i in (1, 2)
+            ]
+        else:
+            view["question"] = TRUST_QUESTION
+            view["prediction"] = trial["target_label"]
+            view["ratings"] = [{"value": v, "label": text} for v, text in RATINGS.items()]
+        return view
+
+    def known_trial(self, trial_id: str) -> dict[str, Any]:
+        trial = self.store.trial(trial_id)
+        if trial is None:
+            raise unprocessable(
+                "trial_id", f"unknown trial id {trial_id!r}: POST /study/api/trials draws one"
+            )
+        return trial
+
+    async def picture(self, trial_id: str, picture: str) -> bytes:
+        trial = await run_in_threadpool(self.known_trial, trial_id)
+        names = PICTURES[trial["task"]]
+        if picture not in names:
+            raise unprocessable("picture", f"unknown picture {picture!r}", list(names))
+        config = self.check(self.store_config(trial["study_id"]))
+        source = self.sources[config.images]
+        pool = source.discrimination if trial["task"] == "discrimination" else source.trust
+        image = pool[trial["image"]]
+        if picture == "photo":
+            return await self.run(lambda: self.renderer.photo_png(image))
+        if trial["task"] == "discrimination":
+            model = trial["model_a"]
+            classes = [trial["option_1_class"], trial["option_2_class"]]
+            methods = config.discrimination_methods
+        else:
+            model = trial["shown_first"] if picture == "a" else other(trial)
+            classes = [trial["target_class"]]
+            methods = config.trust_methods
+        return await self.run(
+            lambda: self.renderer.map_png(
+                image, model, trial["method"], trial["target_class"],
+                methods=methods, classes=classes,
+            )
+        )  # fmt: skip
+
+    def store_config(self, study_id: int) -> dict[str, Any]:
+        for row in self.store.studies():
+            if row["study_id"] == study_id:
+                return row["config"]
+        raise unprocessable("study", f"unknown study {study_id}")
+
+    def answer(self, request: AnswerRequest) -> dict[str, Any]:
+        trial = self.known_trial(request.trial_id)
+        if request.participant != trial["participant"]:
+            raise unprocessable(
+                "participant", "this trial was served to another participant", []
+            )
+        if request.response_ms is not None and not 0 <= request.response_ms <= MAX_RESPONSE_MS:
+            raise unprocessable(
+                "response_ms", f"response_ms must be 0..{MAX_RESPONSE_MS}, got {request.response_ms}"
+            )
+        value = request.answer
+        fields: dict[str, Any]
+        if trial["task"] == "discrimination":
+            options = {
+                trial["option_1_class"]: trial["option_1_label"],
+                trial["option_2_class"]: trial["option_2_label"],
+            }
+            if value not in options:
+                raise unprocessable(
+                    "answer",
+                    f"answer {value} is not one of this trial's two classes "
+                    + " and ".join(f"{c} ({label})" for c, label in options.items()),
+                    list(options),
+                )
+            fields = {
+                "answer": value,
+                "answer_label": options[value],
+                "correct": int(value == trial["target_class"]),
+                "score": None,
+            }
+        else:
+            if value not in RATINGS:
+                raise unprocessable(
+                    "answer", f"a trust rating is -2..2, got {value}", list(RATINGS)
+                )
+            fields = {
+                "answer": value,
+                "answer_label": RATINGS[value],
+                "correct": None,
+                "score": normalised_score(value, trial["shown_first"], trial["model_a"]),
+            }
+        fields["response_ms"] = request.response_ms
+        fields["server_ms"] = max(0, round((time.time() - trial["served_clock"]) * 1000))
+        try:
+            row = self.store.add_answer(trial, fields)
+        except AlreadyAnswered:
+            raise HTTPException(
+                409, {"field": "trial_id", "message": "this trial is answered already",
+                      "choices": []},
+            ) from None  # fmt: skip
+        study = self.store_config(trial["study_id"])
+        answered = self.store.answered(trial["study_id"], trial["participant"])
+        return {
+            "stored": row,
+            "answered": answered,
+            "total": study["trials"],
+            "done": answered >= study["trials"],
+        }
+
+    # results
+
+    def summary(self, study_id: int | None) -> dict[str, Any]:
+        rows = self.store.answers(study_id)
+        discrimination = [row for row in rows if row["task"] == "discrimination"]
+        trust = [row for row in rows if row["task"] == "trust"]
+        table = discrimination_summary(discrimination)
+        scores = trust_summary(trust)
+        return {
+            "study": study_id if study_id is not None else "all",
+            "answers": len(rows),
+            "participants": len({row["participant"] for row in rows}),
+            "discrimination": [
+                {**entry, "accuracy": entry["accuracy"].as_dict()} for entry in table
+            ],
+            "trust": [{**entry, "score": entry["score"].as_dict()} for entry in scores],
+            "intervals": {
+                "accuracy": "95 % Wilson score interval",
+                "trust": "95 % Student t interval of the mean",
+            },
+            "paper": {"discrimination": PAPER_DISCRIMINATION, "trust": PAPER_TRUST},
+        }
+
+    def csv(self, study_id: int | None) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=ANSWER_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.store.answers(study_id):
+            writer.writerow(row)
+        return out.getvalue()
+
+
+def other(trial: dict[str, Any]) -> str:
+    """The trust model not shown first."""
+    return trial["model_b"] if trial["shown_first"] == trial["model_a"] else trial["model_a"]
+
+
+def _static_files() -> dict[str, tuple[Path, str]]:
+    types = {".css": "text/css", ".js": "text/javascript", ".html": "text/html"}
+    return {
+        path.name: (path, types[path.suffix])
+        for path in sorted(STATIC.iterdir())
+        if path.is_file() and path.suffix in types
+    }
+
+
+def router(
+    settings: ServeSettings,
+    *,
+    get_model: Callable[[str], LoadedModel],
+    run: Run | None = None,
+    rng: random.Random | None = None,
+) -> APIRouter:
+    """The study's routes (see the module's docstring).
+
+    Args:
+        settings: ``study_db`` (made with its folder when missing) and ``study_images``.
+        get_model: a loaded model by name (``seewhy.load_model`` semantics; e.g.
+            :func:`cached_loader`).
+        run: runs a blocking explanation in the app's bounded worker pool (default:
+            Starlette's thread pool).
+        rng: the draws' random generator (seed it for reproducible draws in tests).
+    """
+    service = StudyService(settings, get_model, run, rng)
+    static = _static_files()
+    api = APIRouter(tags=["study"])
+
+    @api.get("/study", response_class=HTMLResponse, include_in_schema=False)
+    def participant_page() -> HTMLResponse:
+        return HTMLResponse(static["study.html"][0].read_text(encoding="utf-8"))
+
+    @api.get("/study/setup", response_class=HTMLResponse, include_in_schema=False)
+    def setup() -> HTMLResponse:
+        study_id, config, created = service.active()
+        return HTMLResponse(setup_page(study_id, config, created, service.choices()))
+
+    @api.get("/study/results", response_class=HTMLResponse, include_in_schema=False)
+    def results(study: str | None = None) -> HTMLResponse:
+        study_id = service.study_choice(study)
+        return HTMLResponse(
+            results_page(service.summary(study_id), service.store.studies(), study_id)
+        )
+
+    @api.get("/study/results.json", summary="The study's results beside the paper's")
+    def results_json(study: str | None = None) -> dict[str, Any]:
+        return service.summary(service.study_choice(study))
+
+    @api.get(
+        "/study/results.csv",
+        summary="Every answer, one row each",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    def results_csv(study: str | None = None) -> Response:
+        study_id = service.study_choice(study)
+        name = "study-all" if study_id is None else f"study-{study_id}"
+        return Response(
+            service.csv(study_id),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    @api.get("/study/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        if name not in static:
+            raise HTTPException(404, "no such file")
+        path, media_type = static[name]
+        return Response(path.read_bytes(), media_type=media_type)
+
+    @api.get("/study/api/study", summary="The active study and the valid choices")
+    def active_study() -> dict[str, Any]:
+        study_id, config, created = service.active()
+        return {
+            "study_id": study_id,
+            "created_at": created,
+            "config": config.as_dict(),
+            "choices": service.choices(),
+        }
+
+    @api.post("/study/api/studies", status_code=201, summary="Save a study; it becomes active")
+    def save_study(fields: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        try:
+            config = service.check(fields)
+        except ChoiceError as exc:
+            raise HTTPException(422, exc.detail()) from None
+        source = service.sources[config.images]
+        if not any(study_images(config, source, task) for task in config.tasks):
+            raise unprocessable(
+                "selected", "the selected images serve none of the chosen studies",
+                source.keys(),
+            )  # fmt: skip
+        study_id = service.store.add_study(config.as_dict())
+        return {"study_id": study_id, "config": config.as_dict()}
+
+    @api.post("/study/api/participants", summary="A new random participant id")
+    def new_participant() -> dict[str, str]:
+        return {"participant": new_participant_id()}
+
+    @api.post("/study/api/trials", summary="Draw the participant's next trial")
+    async def trial(request: TrialRequest) -> dict[str, Any]:
+        return await service.new_trial(request.participant)
+
+    @api.get(
+        "/study/api/trials/{trial_id}/{picture}.png",
+        summary="One picture of a trial",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    async def trial_picture(trial_id: str, picture: str) -> Response:
+        png = await service.picture(trial_id, picture)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @api.post("/study/api/answers", status_code=201, summary="Store an answer")
+    def answer(request: AnswerRequest) -> dict[str, Any]:
+        return service.answer(request)
+
+    return api
