@@ -196,10 +196,10 @@ class StudyService:
             drawn = await self.run(
                 lambda: draw_trial(config, source, self.renderer, served, participant, self.rng)
             )
-        except NoTrials as exc:
-            raise HTTPException(409, {"field": "study", "message": str(exc), "choices": []})
-        except SeewhyError as exc:
-            raise HTTPException(409, {"field": "study", "message": str(exc), "choices": []})
+        except (NoTrials, SeewhyError) as exc:
+            # no image fits, or the images or models cannot serve this configuration
+            detail = {"field": "study", "message": str(exc), "choices": []}
+            raise HTTPException(409, detail) from None
         trial = {"trial_id": new_trial_id(), "study_id": study_id, **drawn, "served_at": utc_now()}
         await run_in_threadpool(self.store.add_trial, trial, time.time())
         return self.trial_view(trial, answered, config)
@@ -242,7 +242,7 @@ class StudyService:
         names = PICTURES[trial["task"]]
         if picture not in names:
             raise unprocessable("picture", f"unknown picture {picture!r}", list(names))
-        config = self.check(self.store_config(trial["study_id"]))
+        config = await run_in_threadpool(lambda: self.check(self.store_config(trial["study_id"])))
         source = self.sources[config.images]
         pool = source.discrimination if trial["task"] == "discrimination" else source.trust
         image = pool[trial["image"]]
@@ -272,12 +272,11 @@ class StudyService:
     def answer(self, request: AnswerRequest) -> dict[str, Any]:
         trial = self.known_trial(request.trial_id)
         if request.participant != trial["participant"]:
-            raise unprocessable(
-                "participant", "this trial was served to another participant", []
-            )
+            raise unprocessable("participant", "this trial was served to another participant", [])
         if request.response_ms is not None and not 0 <= request.response_ms <= MAX_RESPONSE_MS:
             raise unprocessable(
-                "response_ms", f"response_ms must be 0..{MAX_RESPONSE_MS}, got {request.response_ms}"
+                "response_ms",
+                f"response_ms must be 0..{MAX_RESPONSE_MS}, got {request.response_ms}",
             )
         value = request.answer
         fields: dict[str, Any]

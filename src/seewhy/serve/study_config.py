@@ -26,7 +26,12 @@ __all__ = [
 #: The two studies: class discrimination (a) and trust (b).
 TASKS = ("discrimination", "trust")
 #: The paper's four visualizations of the class discrimination study.
-DEFAULT_DISCRIMINATION_METHODS = ("guided_backprop", "guided_gradcam", "deconvnet", "deconv_gradcam")
+DEFAULT_DISCRIMINATION_METHODS = (
+    "guided_backprop",
+    "guided_gradcam",
+    "deconvnet",
+    "deconv_gradcam",
+)
 #: The paper's two visualizations of the trust study.
 DEFAULT_TRUST_METHODS = ("guided_backprop", "guided_gradcam")
 MAX_TRIALS = 1000
@@ -130,7 +135,8 @@ def check_config(
     source = fields.get("images", "folder" if "folder" in image_sources else defaults.images)
     if source not in image_sources:
         raise ChoiceError(
-            "images", f"unknown image source {source!r}; valid: {', '.join(image_sources)}",
+            "images",
+            f"unknown image source {source!r}; valid: {', '.join(image_sources)}",
             list(image_sources),
         )
     keys = list(image_sources[source])
@@ -179,4 +185,3 @@ def config_from_dict(stored: Mapping[str, Any]) -> StudyConfig:
         key: tuple(value) if isinstance(value, list) else value for key, value in stored.items()
     }
     return StudyConfig(**values)
-

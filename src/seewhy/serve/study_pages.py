@@ -61,13 +61,15 @@ def shell(title: str, active: str, body: str, script: str = "") -> str:
 """
 
 
-def _checkboxes(name: str, options: Sequence[str], checked: Sequence[str], marks: Sequence[str] = ()) -> str:
+def _checkboxes(
+    name: str, options: Sequence[str], checked: Sequence[str], marks: Sequence[str] = ()
+) -> str:
     items = []
     for option in options:
         mark = ' <span class="tag">paper</span>' if option in marks else ""
         items.append(
             f'<label class="check"><input type="checkbox" name="{name}" value="{escape(option)}"'
-            f'{" checked" if option in checked else ""}> {escape(method_title(option)) if name.endswith("methods") else escape(option)}'
+            f"{' checked' if option in checked else ''}> {escape(method_title(option)) if name.endswith('methods') else escape(option)}"
             f"{mark}</label>"
         )
     return '<div class="checks">' + "".join(items) + "</div>"
@@ -81,15 +83,13 @@ def _select(name: str, options: Sequence[str], chosen: str) -> str:
     return f'<select name="{name}" id="{name}">{items}</select>'
 
 
-def setup_page(
-    study_id: int, config: StudyConfig, created: str, choices: Mapping[str, Any]
-) -> str:
+def setup_page(study_id: int, config: StudyConfig, created: str, choices: Mapping[str, Any]) -> str:
     """The setup form, filled with the active configuration."""
     sources = choices["images"]
     source_radios = "".join(
         f'<label class="check"><input type="radio" name="images" value="{name}"'
-        f'{" checked" if name == config.images else ""}> '
-        f'{"Bundled samples" if name == "samples" else "The folder given with --study-images"}'
+        f"{' checked' if name == config.images else ''}> "
+        f"{'Bundled samples' if name == 'samples' else 'The folder given with --study-images'}"
         f" <span class=muted>({len(keys)} images)</span></label>"
         for name, keys in sources.items()
     )
@@ -149,6 +149,12 @@ and on the <a href="/study/results">results page</a>.</p>
     return shell("Study setup", "Setup", body, "setup.js")
 
 
+def _pair(first: str | None, second: str | None) -> str:
+    if first is None or second is None:
+        return '<span class="muted">–</span>'
+    return f"{escape(first)} <span class=muted>vs</span> {escape(second)}"
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
@@ -157,7 +163,14 @@ def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
-def _bar(estimate: float | None, low: float | None, high: float | None, paper: float | None, lo: float, hi: float) -> str:
+def _bar(
+    estimate: float | None,
+    low: float | None,
+    high: float | None,
+    paper: float | None,
+    lo: float,
+    hi: float,
+) -> str:
     """A horizontal scale from ``lo`` to ``hi``: the interval, the estimate and the paper."""
 
     def at(value: float) -> float:
@@ -165,7 +178,9 @@ def _bar(estimate: float | None, low: float | None, high: float | None, paper: f
 
     parts = []
     if low is not None and high is not None:
-        parts.append(f'<span class="ci" style="left:{at(low)}%;width:{at(high) - at(low)}%"></span>')
+        parts.append(
+            f'<span class="ci" style="left:{at(low)}%;width:{at(high) - at(low)}%"></span>'
+        )
     if estimate is not None:
         parts.append(f'<span class="est" style="left:{at(estimate)}%"></span>')
     if paper is not None:
@@ -174,36 +189,46 @@ def _bar(estimate: float | None, low: float | None, high: float | None, paper: f
     return f'<div class="scale">{zero}{"".join(parts)}</div>'
 
 
-def results_page(summary: Mapping[str, Any], studies: Sequence[Mapping[str, Any]], study_id: int | None) -> str:
+def results_page(
+    summary: Mapping[str, Any], studies: Sequence[Mapping[str, Any]], study_id: int | None
+) -> str:
     """Accuracy per method and mean trust per method, beside the paper's numbers."""
     picks = [
         f'<a href="/study/results?study={row["study_id"]}"'
-        f'{" aria-current=page" if row["study_id"] == study_id else ""}>'
-        f'#{row["study_id"]} {escape(str(row["config"].get("name", "")))} '
+        f"{' aria-current=page' if row['study_id'] == study_id else ''}>"
+        f"#{row['study_id']} {escape(str(row['config'].get('name', '')))} "
         f'<span class="muted">({row["answers"]})</span></a>'
         for row in studies
     ]
-    picks.append(f'<a href="/study/results?study=all"{" aria-current=page" if study_id is None else ""}>all studies</a>')
+    picks.append(
+        f'<a href="/study/results?study=all"{" aria-current=page" if study_id is None else ""}>all studies</a>'
+    )
     query = "all" if study_id is None else str(study_id)
-    rows_a = "".join(
-        f"<tr><th scope=row>{escape(method_title(e['method']))}</th>"
-        f"<td class=num>{e['correct']} / {e['accuracy']['n']}</td>"
-        f"<td class=num><strong>{_percent(e['accuracy']['estimate'])}</strong></td>"
-        f"<td class=num>{_percent(e['accuracy']['low'])} – {_percent(e['accuracy']['high'])}</td>"
-        f"<td class=num>{_percent(e['paper'])}</td>"
-        f"<td class=viz>{_bar(e['accuracy']['estimate'], e['accuracy']['low'], e['accuracy']['high'], e['paper'], 0.0, 1.0)}</td></tr>"
-        for e in summary["discrimination"]
-    ) or '<tr><td colspan="6" class="empty">No answers yet.</td></tr>'
-    rows_b = "".join(
-        f"<tr><th scope=row>{escape(method_title(e['method']))}</th>"
-        f"<td>{escape(e['model_a'])} <span class=muted>vs</span> {escape(e['model_b'])}</td>"
-        f"<td class=num>{e['score']['n']}</td>"
-        f"<td class=num><strong>{_number(e['score']['estimate'])}</strong></td>"
-        f"<td class=num>{_number(e['score']['low'])} – {_number(e['score']['high'])}</td>"
-        f"<td class=num>{_number(e['paper'])}</td>"
-        f"<td class=viz>{_bar(e['score']['estimate'], e['score']['low'], e['score']['high'], e['paper'], -2.0, 2.0)}</td></tr>"
-        for e in summary["trust"]
-    ) or '<tr><td colspan="7" class="empty">No answers yet.</td></tr>'
+    rows_a = (
+        "".join(
+            f"<tr><th scope=row>{escape(method_title(e['method']))}</th>"
+            f"<td class=num>{e['correct']} / {e['accuracy']['n']}</td>"
+            f"<td class=num><strong>{_percent(e['accuracy']['estimate'])}</strong></td>"
+            f"<td class=num>{_percent(e['accuracy']['low'])} – {_percent(e['accuracy']['high'])}</td>"
+            f"<td class=num>{_percent(e['paper'])}</td>"
+            f"<td class=viz>{_bar(e['accuracy']['estimate'], e['accuracy']['low'], e['accuracy']['high'], e['paper'], 0.0, 1.0)}</td></tr>"
+            for e in summary["discrimination"]
+        )
+        or '<tr><td colspan="6" class="empty">No answers yet.</td></tr>'
+    )
+    rows_b = (
+        "".join(
+            f"<tr><th scope=row>{escape(method_title(e['method']))}</th>"
+            f"<td>{_pair(e['model_a'], e['model_b'])}</td>"
+            f"<td class=num>{e['score']['n']}</td>"
+            f"<td class=num><strong>{_number(e['score']['estimate'])}</strong></td>"
+            f"<td class=num>{_number(e['score']['low'])} – {_number(e['score']['high'])}</td>"
+            f"<td class=num>{_number(e['paper'])}</td>"
+            f"<td class=viz>{_bar(e['score']['estimate'], e['score']['low'], e['score']['high'], e['paper'], -2.0, 2.0)}</td></tr>"
+            for e in summary["trust"]
+        )
+        or '<tr><td colspan="7" class="empty">No answers yet.</td></tr>'
+    )
     body = f"""
 <h1>Results</h1>
 <nav class="studies" aria-label="studies">{"".join(picks)}</nav>

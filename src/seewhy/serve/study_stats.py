@@ -99,13 +99,14 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> In
 
 
 def _methods_in_order(rows: Iterable[Mapping[str, Any]], paper: Mapping[str, float]) -> list[str]:
-    seen = [row["method"] for row in rows]
-    return list(dict.fromkeys([*[m for m in paper if m in seen], *seen]))
+    """The paper's methods (always, so its numbers are shown), then the others answered."""
+    return list(dict.fromkeys([*paper, *(row["method"] for row in rows)]))
 
 
 def discrimination_summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Accuracy per method over discrimination answers (``method``, ``correct`` 0/1): each
-    entry ``{method, correct, accuracy: Interval, paper}``; the paper's methods first."""
+    entry ``{method, correct, accuracy: Interval, paper}``; the paper's methods first, with
+    n = 0 when nobody saw them."""
     table = []
     for method in _methods_in_order(rows, PAPER_DISCRIMINATION):
         answers = [int(row["correct"]) for row in rows if row["method"] == method]
@@ -123,9 +124,10 @@ def discrimination_summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 def trust_summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Mean trust score per (method, model pair) over trust answers (``method``, ``model_a``,
     ``model_b``, ``score`` with positive favouring ``model_a``): each entry
-    ``{method, model_a, model_b, score: Interval, paper}``."""
+    ``{method, model_a, model_b, score: Interval, paper}``. Before any answer, the paper's
+    methods with no models and n = 0."""
     table = []
-    pairs = list(dict.fromkeys((row["model_a"], row["model_b"]) for row in rows))
+    pairs = list(dict.fromkeys((row["model_a"], row["model_b"]) for row in rows)) or [(None, None)]
     for model_a, model_b in pairs:
         of_pair = [row for row in rows if (row["model_a"], row["model_b"]) == (model_a, model_b)]
         for method in _methods_in_order(of_pair, PAPER_TRUST):

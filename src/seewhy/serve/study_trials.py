@@ -3,7 +3,7 @@
 Every choice is drawn at random and recorded with the trial. The draws are balanced as a
 study needs them to be: a participant gets the study they have done less of, then the
 (image, method) they have seen least (the image first, so one person rarely sees one image
-twice), then of those the one served least to everybody; a discrimination trial then shows the
+twice; then the method, so each person sees every method alike), then of those the one served least to everybody; a discrimination trial then shows the
 image's class shown less often with that method. Ties are broken at random, and so are the
 order of the two answers and which model of the trust pair is shown first.
 
@@ -99,14 +99,16 @@ def _pick(
     participant: str,
     rng: random.Random,
 ) -> tuple[str, str]:
-    """The (image, method) this participant saw least (image, then pair), then served least."""
+    """The (image, method) this participant saw least (the image, the pair, the method), then
+    the one served least to everybody."""
     mine = [row for row in served if row["participant"] == participant]
     seen_image = Counter(row["image"] for row in mine)
     seen_pair = Counter((row["image"], row["method"]) for row in mine)
+    seen_method = Counter(row["method"] for row in mine)
     everyone = Counter((row["image"], row["method"]) for row in served)
 
-    def rank(option: tuple[str, str]) -> tuple[int, int, int]:
-        return seen_image[option[0]], seen_pair[option], everyone[option]
+    def rank(option: tuple[str, str]) -> tuple[int, int, int, int]:
+        return seen_image[option[0]], seen_pair[option], seen_method[option[1]], everyone[option]
 
     best = min(rank(option) for option in options)
     return rng.choice([option for option in options if rank(option) == best])
@@ -207,7 +209,9 @@ def _trust(
     model_a, model_b = config.trust_models
     shown_first = rng.choice([model_a, model_b])
     for model in (model_a, model_b):
-        renderer.map_png(image, model, method, target, methods=config.trust_methods, classes=[target])
+        renderer.map_png(
+            image, model, method, target, methods=config.trust_methods, classes=[target]
+        )
     renderer.photo_png(image)
     return {
         "participant": participant,
