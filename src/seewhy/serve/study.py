@@ -401,7 +401,14 @@ def router(
     @api.get("/study/setup", response_class=HTMLResponse, include_in_schema=False)
     def setup() -> HTMLResponse:
         study_id, config, created = service.active()
-        return HTMLResponse(setup_page(study_id, config, created, service.choices()))
+        samples = service.sources["samples"]
+        groups = {
+            "samples": [
+                ("Pairs, for class discrimination", list(samples.discrimination)),
+                ("Photos, for trust", list(samples.trust)),
+            ]
+        }
+        return HTMLResponse(setup_page(study_id, config, created, service.choices(), groups))
 
     @api.get("/study/results", response_class=HTMLResponse, include_in_schema=False)
     def results(study: str | None = None) -> HTMLResponse:

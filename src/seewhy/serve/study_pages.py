@@ -6,7 +6,7 @@ JSON by ``static/study/setup.js``. The participant's page is the static ``study.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -64,13 +64,17 @@ def shell(title: str, active: str, body: str, script: str = "") -> str:
 def _checkboxes(
     name: str, options: Sequence[str], checked: Sequence[str], marks: Sequence[str] = ()
 ) -> str:
+    """Check boxes named ``name``; the paper's (``marks``) first and tagged."""
     items = []
-    for option in options:
+    for option in [*[o for o in marks if o in options], *[o for o in options if o not in marks]]:
         mark = ' <span class="tag">paper</span>' if option in marks else ""
+        if name.endswith("methods"):
+            title = method_title(option)
+        else:
+            title = TASK_TITLES.get(option, option) if name == "tasks" else option
         items.append(
             f'<label class="check"><input type="checkbox" name="{name}" value="{escape(option)}"'
-            f"{' checked' if option in checked else ''}> {escape(method_title(option)) if name.endswith('methods') else escape(option)}"
-            f"{mark}</label>"
+            f"{' checked' if option in checked else ''}> {escape(title)}{mark}</label>"
         )
     return '<div class="checks">' + "".join(items) + "</div>"
 
@@ -83,14 +87,22 @@ def _select(name: str, options: Sequence[str], chosen: str) -> str:
     return f'<select name="{name}" id="{name}">{items}</select>'
 
 
-def setup_page(study_id: int, config: StudyConfig, created: str, choices: Mapping[str, Any]) -> str:
-    """The setup form, filled with the active configuration."""
+def setup_page(
+    study_id: int,
+    config: StudyConfig,
+    created: str,
+    choices: Mapping[str, Any],
+    groups: Mapping[str, Sequence[tuple[str, Sequence[str]]]] | None = None,
+) -> str:
+    """The setup form, filled with the active configuration. ``groups``: per image source,
+    titled groups of its keys (the bundled pairs and photos)."""
     sources = choices["images"]
+    groups = groups or {}
     source_radios = "".join(
         f'<label class="check"><input type="radio" name="images" value="{name}"'
         f"{' checked' if name == config.images else ''}> "
         f"{'Bundled samples' if name == 'samples' else 'The folder given with --study-images'}"
-        f" <span class=muted>({len(keys)} images)</span></label>"
+        f" <span class=muted>({_count(len(keys), 'image')})</span></label>"
         for name, keys in sources.items()
     )
     if "folder" not in sources:
@@ -100,13 +112,17 @@ def setup_page(study_id: int, config: StudyConfig, created: str, choices: Mappin
         )
     image_lists = "".join(
         f'<div class="images" data-source="{name}"{"" if name == config.images else " hidden"}>'
-        + _checkboxes(
-            f"selected-{name}",
-            keys,
-            (config.selected or keys) if name == config.images else keys,
+        + "".join(
+            (f'<span class="label">{escape(title)}</span>' if title else "")
+            + _checkboxes(
+                f"selected-{name}",
+                keys,
+                (config.selected or keys) if name == config.images else keys,
+            )
+            for title, keys in groups.get(name, [("", sources[name])])
         )
         + "</div>"
-        for name, keys in sources.items()
+        for name in sources
     )
     methods = choices["methods"]
     models = choices["models"]
@@ -147,6 +163,16 @@ and on the <a href="/study/results">results page</a>.</p>
 </form>
 """
     return shell("Study setup", "Setup", body, "setup.js")
+
+
+def _span(interval: Mapping[str, Any], show: Callable[[float | None], str]) -> str:
+    if interval["low"] is None or interval["high"] is None:
+        return '<span class="muted">–</span>'
+    return f"{show(interval['low'])} – {show(interval['high'])}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _pair(first: str | None, second: str | None) -> str:
@@ -209,7 +235,7 @@ def results_page(
             f"<tr><th scope=row>{escape(method_title(e['method']))}</th>"
             f"<td class=num>{e['correct']} / {e['accuracy']['n']}</td>"
             f"<td class=num><strong>{_percent(e['accuracy']['estimate'])}</strong></td>"
-            f"<td class=num>{_percent(e['accuracy']['low'])} – {_percent(e['accuracy']['high'])}</td>"
+            f"<td class=num>{_span(e['accuracy'], _percent)}</td>"
             f"<td class=num>{_percent(e['paper'])}</td>"
             f"<td class=viz>{_bar(e['accuracy']['estimate'], e['accuracy']['low'], e['accuracy']['high'], e['paper'], 0.0, 1.0)}</td></tr>"
             for e in summary["discrimination"]
@@ -222,7 +248,7 @@ def results_page(
             f"<td>{_pair(e['model_a'], e['model_b'])}</td>"
             f"<td class=num>{e['score']['n']}</td>"
             f"<td class=num><strong>{_number(e['score']['estimate'])}</strong></td>"
-            f"<td class=num>{_number(e['score']['low'])} – {_number(e['score']['high'])}</td>"
+            f"<td class=num>{_span(e['score'], _number)}</td>"
             f"<td class=num>{_number(e['paper'])}</td>"
             f"<td class=viz>{_bar(e['score']['estimate'], e['score']['low'], e['score']['high'], e['paper'], -2.0, 2.0)}</td></tr>"
             for e in summary["trust"]
@@ -232,26 +258,26 @@ def results_page(
     body = f"""
 <h1>Results</h1>
 <nav class="studies" aria-label="studies">{"".join(picks)}</nav>
-<p class="lede">{summary["answers"]} answers from {summary["participants"]} participants.
+<p class="lede">{_count(summary["answers"], "answer")} from {_count(summary["participants"], "participant")}.
 <a class="button" href="/study/results.csv?study={query}" download>Download CSV</a></p>
 <section class="card">
 <h2>Class discrimination</h2>
 <p class="hint">"Which of the two object categories is depicted in the image?" Share of correct answers per
 visualization; chance is 50 %. Interval: 95 % Wilson score interval.</p>
-<table class="results">
+<div class="table-wrap"><table class="results">
 <thead><tr><th>Method</th><th class=num>Correct / n</th><th class=num>Accuracy</th><th class=num>95 % interval</th><th class=num>Paper</th><th class=viz><span class="legend"><i class="est"></i> this study <i class="ci"></i> interval <i class="paper"></i> paper</span></th></tr></thead>
 <tbody>{rows_a}</tbody>
-</table>
+</table></div>
 </section>
 <section class="card">
 <h2>Trust</h2>
 <p class="hint">Both models made the same prediction; participants rated their relative reliability from -2 to +2.
 A positive score favours the first model of the pair, whichever side it was shown on. Interval: 95 % Student t
 interval of the mean.</p>
-<table class="results">
+<div class="table-wrap"><table class="results">
 <thead><tr><th>Method</th><th>Models (first vs second)</th><th class=num>n</th><th class=num>Mean score</th><th class=num>95 % interval</th><th class=num>Paper</th><th class=viz>-2 &nbsp;…&nbsp; 0 &nbsp;…&nbsp; +2</th></tr></thead>
 <tbody>{rows_b}</tbody>
-</table>
+</table></div>
 </section>
 <p class="source">Paper: Selvaraju et al., <em>Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
 Localization</em>, ICCV 2017, Sec. 5. Class discrimination: 43 workers, 90 image-category pairs, 9 ratings each.
