@@ -242,7 +242,7 @@ class StudyService:
         names = PICTURES[trial["task"]]
         if picture not in names:
             raise unprocessable("picture", f"unknown picture {picture!r}", list(names))
-        config = await run_in_threadpool(lambda: self.check(self.store_config(trial["study_id"])))
+        config = await run_in_threadpool(self.config_of, trial["study_id"])
         source = self.sources[config.images]
         pool = source.discrimination if trial["task"] == "discrimination" else source.trust
         image = pool[trial["image"]]
@@ -262,6 +262,16 @@ class StudyService:
                 methods=methods, classes=classes,
             )
         )  # fmt: skip
+
+    def config_of(self, study_id: int) -> StudyConfig:
+        """A stored study's configuration, checked against this server (409 when it names
+        what the server no longer offers)."""
+        try:
+            return self.check(self.store_config(study_id))
+        except ChoiceError as exc:
+            detail = {"field": exc.field, "message": f"study #{study_id}: {exc.message}",
+                      "choices": exc.choices}  # fmt: skip
+            raise HTTPException(409, detail) from None
 
     def store_config(self, study_id: int) -> dict[str, Any]:
         for row in self.store.studies():

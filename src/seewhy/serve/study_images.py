@@ -12,7 +12,8 @@ here on the server: nothing a client sends is joined to a path.
 - **A folder.** Every image file in it (not its sub-folders). An optional sidecar
   ``study.json`` beside them maps a file name to its classes, as ids or label names:
   ``{"pair.jpg": ["Egyptian cat", "espresso"], "cat.jpg": "tabby"}``. Two classes are the two
-  categories of the discrimination study; one class is the label of the trust study. Without
+  categories of the discrimination study; one class is the label of the trust study (and keeps
+  the image out of the discrimination study, which needs two). Without
   an entry, the discrimination study takes the model's top-2 predictions as the two
   categories, and the trust study keeps the images where both models make the same top-1
   prediction (with an entry, that prediction must also be one of the entry's classes).
