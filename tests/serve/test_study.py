@@ -400,3 +400,23 @@ def test_the_bundled_samples_on_the_real_model(tmp_path, lite0):
     png = client.get(view["pictures"]["map"])
     assert png.status_code == 200
     assert Image.open(io.BytesIO(png.content)).size == (448, 224)
+
+
+def test_no_trust_image_is_a_409_that_says_why(tmp_path, tiny_models, folder):
+    import torch
+
+    lm = tiny_models["efficientnet_lite0"]
+    labels = {}
+    for name in ("a.png", "b.png", "c.png"):
+        with torch.no_grad():
+            top = int(lm.module(lm.preprocess(Image.open(folder / name).convert("RGB"))).argmax())
+        labels[name] = LABELS[(top + 1) % len(LABELS)]  # a label neither model predicts
+    (folder / "study.json").write_text(json.dumps(labels))
+    client, _ = make_app(tmp_path, tiny_models, folder)
+    assert client.post("/study/api/studies", json={"tasks": ["trust"]}).status_code == 201
+    response = client.post("/study/api/trials", json={"participant": "P-X"})
+    assert response.status_code == 409
+    assert "make the same prediction" in response.json()["detail"]["message"]
+    # the discrimination study has no image either (every image has a label alone)
+    refused = client.post("/study/api/studies", json={"tasks": ["discrimination"]})
+    assert refused.status_code == 422 and refused.json()["detail"]["field"] == "selected"

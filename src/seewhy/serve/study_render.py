@@ -166,6 +166,9 @@ class StudyRenderer:
         size = display_size(*photo.size)
         explainer = self._explainer(model)
         with self._model_lock(model):
+            found = self.pngs.get(key)  # made by another trial while this one waited
+            if found is not None:
+                return found
             result = explainer.explain(
                 [photo], methods=methods, targets=Classes(classes), progress=False
             )
