@@ -245,9 +245,21 @@ class StudyService:
         config = await run_in_threadpool(self.config_of, trial["study_id"])
         source = self.sources[config.images]
         pool = source.discrimination if trial["task"] == "discrimination" else source.trust
-        image = pool[trial["image"]]
+        image = pool.get(trial["image"])
+        if image is None:
+            detail = {"field": "picture", "message": f"{trial['image']} is gone from the study's "
+                      "images", "choices": []}  # fmt: skip
+            raise HTTPException(409, detail)
+        try:
+            return await self.run(lambda: self.draw(trial, picture, image, config))
+        except SeewhyError as exc:  # the model or method fails on this image
+            detail = {"field": "picture", "message": str(exc), "choices": []}
+            raise HTTPException(409, detail) from None
+
+    def draw(self, trial: dict[str, Any], picture: str, image: Any, config: StudyConfig) -> bytes:
+        """One picture of a trial (blocking: the model may run)."""
         if picture == "photo":
-            return await self.run(lambda: self.renderer.photo_png(image))
+            return self.renderer.photo_png(image)
         if trial["task"] == "discrimination":
             model = trial["model_a"]
             classes = [trial["option_1_class"], trial["option_2_class"]]
@@ -256,12 +268,9 @@ class StudyService:
             model = trial["shown_first"] if picture == "a" else other(trial)
             classes = [trial["target_class"]]
             methods = config.trust_methods
-        return await self.run(
-            lambda: self.renderer.map_png(
-                image, model, trial["method"], trial["target_class"],
-                methods=methods, classes=classes,
-            )
-        )  # fmt: skip
+        return self.renderer.map_png(
+            image, model, trial["method"], trial["target_class"], methods=methods, classes=classes
+        )
 
     def config_of(self, study_id: int) -> StudyConfig:
         """A stored study's configuration, checked against this server (409 when it names

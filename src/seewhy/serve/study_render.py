@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from seewhy.engine.targets import Classes, class_index
+from seewhy.errors import MethodRefusal
 from seewhy.explain import Explainer
 from seewhy.models import LoadedModel
 from seewhy.render import encode_png
@@ -184,5 +185,5 @@ class StudyRenderer:
         found = self.pngs.get(key)
         if found is None:
             reason = result.refused.get(method, "it made no map")
-            raise RuntimeError(f"{method} cannot explain {model}: {reason}")
+            raise MethodRefusal(f"{method} cannot explain {model}: {reason}")
         return found
