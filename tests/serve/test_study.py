@@ -420,3 +420,15 @@ def test_no_trust_image_is_a_409_that_says_why(tmp_path, tiny_models, folder):
     # the discrimination study has no image either (every image has a label alone)
     refused = client.post("/study/api/studies", json={"tasks": ["discrimination"]})
     assert refused.status_code == 422 and refused.json()["detail"]["field"] == "selected"
+
+
+def test_building_the_router_touches_no_database_and_documents_the_api(tmp_path, tiny_models):
+    db = tmp_path / "not" / "yet" / "study.sqlite3"
+    app = FastAPI()
+    app.include_router(study.router(ServeSettings(study_db=db), get_model=tiny_models.__getitem__))
+    assert not db.parent.exists()
+    paths = app.openapi()["paths"]
+    for path in ("/study/api/trials", "/study/api/answers", "/study/results.csv"):
+        assert path in paths
+    assert TestClient(app).get("/study/results.json").status_code == 200
+    assert db.exists()

@@ -22,6 +22,7 @@ import io
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -115,13 +116,22 @@ class StudyService:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.store = StudyStore(settings.study_db)
+        self._store: StudyStore | None = None
+        self._opening = threading.Lock()
         self.renderer = StudyRenderer(get_model)
         self.run = run or run_in_threadpool
         self.rng = rng or random.Random()
         self.sources: dict[str, ImageSource] = {"samples": sample_source()}
         if settings.study_images is not None:
             self.sources["folder"] = folder_source(settings.study_images)
+
+    @property
+    def store(self) -> StudyStore:
+        """The database, opened (and its folder made) on first use, not when the app is built."""
+        with self._opening:
+            if self._store is None:
+                self._store = StudyStore(self.settings.study_db)
+            return self._store
 
     # configuration
 
