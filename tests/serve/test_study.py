@@ -7,8 +7,6 @@ import io
 import json
 import math
 import random
-import sqlite3
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +22,7 @@ from seewhy.serve import study
 from seewhy.serve.settings import BUNDLED_MODELS, ServeSettings
 from seewhy.serve.study_images import folder_source, sample_source
 from seewhy.serve.study_render import PngCache
-from seewhy.serve.study_stats import mean_interval, wilson_interval
-from seewhy.serve.study_store import StudyStore
+from seewhy.serve.study_stats import wilson_interval
 from seewhy.serve.study_trials import normalised_score
 
 LABELS = ["cat", "dog", "cup", "car", "tree"]
@@ -184,16 +181,6 @@ def test_the_wilson_interval_is_the_hand_computed_one(client):
     assert wilson_interval(0, 10).low == 0.0 and wilson_interval(0, 10).high > 0.25
 
 
-def test_the_trust_interval_is_student_t():
-    values = [2, 1, 0, 2]
-    mean, sd = 1.25, math.sqrt(sum((v - 1.25) ** 2 for v in values) / 3)
-    half = 3.182446305284263 * sd / 2  # t(0.975, 3 df) s / sqrt(4)
-    found = mean_interval(values)
-    assert (found.estimate, found.n) == (mean, 4)
-    assert found.low == pytest.approx(mean - half) and found.high == pytest.approx(mean + half)
-    assert mean_interval([1]).low is None and mean_interval([]).estimate is None
-
-
 def test_a_trust_rating_is_turned_to_favour_the_first_model(client):
     assert normalised_score(-2, "m1", "m1") == 2  # "A much more reliable", A was m1
     assert normalised_score(-2, "m2", "m1") == -2  # A was the other model
@@ -324,32 +311,6 @@ def test_the_pages_are_served(client):
     assert (
         client.get("/study/static/study.js").headers["content-type"].startswith("text/javascript")
     )
-
-
-def test_the_store_takes_concurrent_answers(tmp_path):
-    store = StudyStore(tmp_path / "deep" / "folder" / "s.sqlite3")
-    study_id = store.add_study({"name": "x"})
-    base = {"study_id": study_id, "task": "trust", "image": "i", "method": "m", "model_a": "a",
-            "model_b": "b", "shown_first": "a", "target_class": 1, "target_label": "one",
-            "option_1_class": None, "option_1_label": None, "option_2_class": None,
-            "option_2_label": None, "served_at": "now"}  # fmt: skip
-    trials = [{**base, "trial_id": f"t{i}", "participant": f"p{i % 4}"} for i in range(40)]
-
-    def work(chunk):
-        for t in chunk:
-            store.add_trial(t, 0.0)
-            store.add_answer(t, {"answer": 1, "answer_label": "x", "correct": None, "score": -1,
-                                 "response_ms": 5, "server_ms": 5})  # fmt: skip
-
-    threads = [threading.Thread(target=work, args=(trials[i::8],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(store.answers(study_id)) == 40
-    assert {store.answered(study_id, f"p{i}") for i in range(4)} == {10}
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_bad_sidecar_is_named(folder):

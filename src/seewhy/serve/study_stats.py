@@ -77,7 +77,9 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> I
     centre = p + z * z / (2 * n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     scale = 1 + z * z / n
-    return Interval(p, max(0.0, (centre - half) / scale), min(1.0, (centre + half) / scale), n)
+    low = 0.0 if successes == 0 else (centre - half) / scale  # exactly 0 and 1 at the ends
+    high = 1.0 if successes == n else (centre + half) / scale
+    return Interval(p, low, high, n)
 
 
 def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
