@@ -7,6 +7,7 @@ import io
 import json
 import math
 import random
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -422,3 +423,28 @@ def test_each_bundled_pair_shows_its_classes_apart_and_each_photo_its_label(lite
         with torch.no_grad():
             scores = lite0.select_output(lite0.module(lite0.preprocess(image.load())))
         assert int(scores.argmax()) == image.classes[0], key
+
+
+def test_participants_answering_at_once_are_all_stored(client):
+    client, service = client
+    client.post("/study/api/studies", json={"trials": 50})
+    errors = []
+
+    def participant(name: str) -> None:
+        try:
+            for _ in range(3):
+                view = trial(client, name)
+                value = view["options"][1]["class"] if view["task"] == "discrimination" else -1
+                assert answer(client, view, value, name).status_code == 201
+        except Exception as exc:  # reported below with the others
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=participant, args=(f"P-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = service.store.answers()
+    assert len(rows) == 12 and {row["participant"] for row in rows} == {f"P-{i}" for i in range(4)}
+    assert len({row["trial_id"] for row in rows}) == 12
