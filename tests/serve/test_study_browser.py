@@ -72,16 +72,24 @@ def test_one_trial_answered_in_the_page_is_stored_and_counted(server, page):
     base, db = server
     import httpx
 
-    saved = httpx.post(
-        f"{base}/study/api/studies",
-        json={
-            "tasks": ["discrimination"],
-            "selected": ["chelsea+coffee"],
-            "discrimination_methods": ["guided_gradcam"],
-            "trials": 3,
-        },
-    )
-    assert saved.status_code == 201, saved.text
+    # the experimenter's form: one pair, guided Grad-CAM, class discrimination only
+    page.goto(f"{base}/study/setup")
+    page.uncheck('input[name="tasks"][value="trust"]')
+    for box in page.query_selector_all('input[name="selected-samples"]'):
+        if box.get_attribute("value") != "chelsea+coffee":
+            box.uncheck()
+    for box in page.query_selector_all('input[name="discrimination_methods"]'):
+        box.uncheck()
+    page.click("text=Save and make active")
+    page.wait_for_selector("#status.bad")
+    assert page.inner_text("#status").startswith("choose at least one discrimination method")
+    page.check('input[name="discrimination_methods"][value="guided_gradcam"]')
+    page.fill('input[name="trials"]', "3")
+    page.click("text=Save and make active")
+    page.wait_for_selector("#status.ok")
+    active = httpx.get(f"{base}/study/api/study").json()["config"]
+    assert active["tasks"] == ["discrimination"] and active["selected"] == ["chelsea+coffee"]
+    assert active["discrimination_methods"] == ["guided_gradcam"] and active["trials"] == 3
 
     page.goto(f"{base}/study")
     page.wait_for_selector("#start", state="visible")

@@ -89,7 +89,8 @@ def _names(value: Any, field: str, choices: Sequence[str], *, empty_ok: bool = F
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ChoiceError(field, f"{field} must be a list of names", choices)
     if not value and not empty_ok:
-        raise ChoiceError(field, f"choose at least one of {field}", choices)
+        what = _WHAT.get(field, field.rstrip("s").replace("_", " "))
+        raise ChoiceError(field, f"choose at least one {what}", choices)
     for name in value:
         if name not in choices:
             raise ChoiceError(
