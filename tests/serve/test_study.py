@@ -251,8 +251,9 @@ def test_bad_input_is_422_with_the_valid_choices(client):
     assert bad_study.status_code == 422 and "all" in bad_study.json()["detail"]["choices"]
     bad_picture = client.get(f"/study/api/trials/{view['trial_id']}/a.png")
     assert bad_picture.status_code == 422 and bad_picture.json()["detail"]["choices"] == ["map"]
-    bad_id = client.post("/study/api/trials", json={"participant": "../../etc"})
-    assert bad_id.status_code == 422 and bad_id.json()["detail"]["field"] == "participant"
+    for bad in ("../../etc", "P-1\n", "", "x" * 65):
+        bad_id = client.post("/study/api/trials", json={"participant": bad})
+        assert bad_id.status_code == 422 and bad_id.json()["detail"]["field"] == "participant"
 
 
 def test_nothing_a_client_sends_becomes_a_file_path(client, folder):

@@ -56,7 +56,7 @@ __all__ = [
 T = TypeVar("T")
 Run = Callable[[Callable[[], T]], Awaitable[T]]
 
-PARTICIPANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PARTICIPANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PICTURES = {"discrimination": ("map",), "trust": ("photo", "a", "b")}
 QUESTION = "Which of the two object categories is depicted in the image?"
 TRUST_QUESTION = (
@@ -105,6 +105,7 @@ class StudyService:
         self.settings = settings
         self._store: StudyStore | None = None
         self._opening = threading.Lock()
+        self._defaulting = threading.Lock()
         self.renderer = StudyRenderer(get_model)
         self.run = run or run_in_threadpool
         self.rng = rng or random.Random()
@@ -140,8 +141,11 @@ class StudyService:
         names what this server no longer offers (a folder, a model) is a 409."""
         found = self.store.active_study()
         if found is None:
-            self.store.add_study(self.check({}).as_dict())
-            found = self.store.active_study()
+            with self._defaulting:  # two first requests at once save one default
+                found = self.store.active_study()
+                if found is None:
+                    self.store.add_study(self.check({}).as_dict())
+                    found = self.store.active_study()
             assert found is not None
         study_id, stored, created = found
         try:
@@ -171,7 +175,7 @@ class StudyService:
     # trials
 
     def check_participant(self, participant: str) -> str:
-        if not PARTICIPANT.match(participant):
+        if not PARTICIPANT.fullmatch(participant):
             raise unprocessable(
                 "participant",
                 f"a participant id is 1-64 letters, digits, '-' or '_'; got {participant!r}",
