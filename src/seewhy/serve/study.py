@@ -28,7 +28,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from seewhy.models import LoadedModel, load_model
 from seewhy.serve.settings import ServeSettings
-from seewhy.serve.study_config import ChoiceError
+from seewhy.serve.study_config import (
+    DEFAULT_DISCRIMINATION_METHODS,
+    DEFAULT_TRUST_METHODS,
+    ChoiceError,
+)
 from seewhy.serve.study_pages import results_page, setup_page
 from seewhy.serve.study_service import (
     AnswerRequest,
@@ -43,6 +47,27 @@ from seewhy.serve.study_trials import study_images
 __all__ = ["StudyService", "cached_loader", "router"]
 
 STATIC = Path(__file__).parent / "static" / "study"
+STUDY_BODY = Body(
+    ...,
+    description="Any of the fields of a study (missing ones take the defaults): name, tasks "
+    "(discrimination, trust), images (samples, folder), selected (image keys; [] for all), "
+    "discrimination_model, discrimination_methods, trust_models (two; a positive score "
+    "favours the first), trust_methods, trials (per participant). GET /study/api/study lists "
+    "the valid choices.",
+    examples=[
+        {
+            "name": "pilot",
+            "tasks": ["discrimination", "trust"],
+            "images": "samples",
+            "selected": [],
+            "discrimination_model": "efficientnet_lite0",
+            "discrimination_methods": list(DEFAULT_DISCRIMINATION_METHODS),
+            "trust_models": ["efficientnet_lite2", "efficientnet_lite0"],
+            "trust_methods": list(DEFAULT_TRUST_METHODS),
+            "trials": 20,
+        }
+    ],
+)
 
 
 def cached_loader() -> Callable[[str], LoadedModel]:
@@ -140,7 +165,7 @@ def router(
         }
 
     @api.post("/study/api/studies", status_code=201, summary="Save a study; it becomes active")
-    def save_study(fields: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    def save_study(fields: dict[str, Any] = STUDY_BODY) -> dict[str, Any]:
         try:
             config = service.check(fields)
         except ChoiceError as exc:
