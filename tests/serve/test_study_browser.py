@@ -121,3 +121,22 @@ def test_one_trial_answered_in_the_page_is_stored_and_counted(server, page):
     assert f"{row['correct']} / 1" in cells
     assert "61.2 %" in cells  # the paper's number beside it
     assert "1 answer from 1 participant." in page.inner_text(".lede")
+
+    # the same browser comes back as the same participant, finishes, and hands over
+    page.goto(f"{base}/study")
+    page.wait_for_selector("#start", state="visible")
+    assert page.inner_text("#participant-id") == participant
+    page.click("#start")
+    for number in (2, 3):
+        page.wait_for_function(
+            f"document.getElementById('progress-text').textContent.startsWith('Picture {number}')"
+            " && !document.querySelector('.choices button').disabled",
+            timeout=60_000,
+        )
+        page.keyboard.press("2")  # the second answer, by key
+    page.wait_for_selector("#done", state="visible", timeout=60_000)
+    assert page.inner_text("#done-id") == participant
+    assert len(StudyStore(db).answers()) == 3
+    page.click("#next-participant")
+    page.wait_for_selector("#start", state="visible")
+    assert page.inner_text("#participant-id") not in ("", participant)

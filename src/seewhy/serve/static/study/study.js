@@ -151,6 +151,11 @@
   });
 
   $("start").addEventListener("click", next);
+  $("next-participant").addEventListener("click", () => {
+    // a shared computer: the next person gets a new id (and no ?participant= of the last one)
+    localStorage.removeItem(KEY);
+    location.replace(location.pathname);
+  });
   $("retry").addEventListener("click", () => { $("error").hidden = true; if (retry) retry(); });
 
   (async function main() {
