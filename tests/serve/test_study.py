@@ -449,3 +449,12 @@ def test_participants_answering_at_once_are_all_stored(client):
     rows = service.store.answers()
     assert len(rows) == 12 and {row["participant"] for row in rows} == {f"P-{i}" for i in range(4)}
     assert len({row["trial_id"] for row in rows}) == 12
+
+
+def test_an_unreadable_image_is_left_out_with_a_warning(tmp_path, tiny_models, folder):
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    client, service = make_app(tmp_path, tiny_models, folder)
+    with pytest.warns(UserWarning, match="'broken.png' left out"):
+        views = [trial(client) for _ in range(12)]
+    images = {service.store.trial(view["trial_id"])["image"] for view in views}
+    assert "broken.png" not in images and images <= {"a.png", "b.png", "c.png"}

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from seewhy.engine.targets import Classes, class_index
-from seewhy.errors import MethodRefusal
+from seewhy.errors import ImageError, MethodRefusal, warn
 from seewhy.explain import Explainer
 from seewhy.models import LoadedModel
 from seewhy.render import encode_png
@@ -107,6 +107,8 @@ class StudyRenderer:
         self._images: dict[str, Image.Image] = {}
         self._top: dict[tuple[str, str], list[int]] = {}
         self._explainers: dict[str, Explainer] = {}
+        #: image key -> why it cannot be read; such images are left out of the draws
+        self.broken: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _model_lock(self, model: str) -> threading.Lock:
@@ -123,7 +125,13 @@ class StudyRenderer:
         with self._lock:
             found = self._images.get(image.key)
         if found is None:
-            found = image.load()
+            try:
+                found = image.load()
+            except ImageError as exc:
+                if image.key not in self.broken:
+                    self.broken[image.key] = str(exc)
+                    warn(f"study image {image.key!r} left out: {exc}")
+                raise
             with self._lock:
                 self._images[image.key] = found
         return found

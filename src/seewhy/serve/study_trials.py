@@ -5,7 +5,8 @@ study needs them to be: a participant gets the study they have done less of, the
 (image, method) they have seen least (the image first, so one person rarely sees one image
 twice; then the method, so each person sees every method alike), then of those the one served least to everybody; a discrimination trial then shows the
 image's class shown less often with that method. Ties are broken at random, and so are the
-order of the two answers and which model of the trust pair is shown first.
+order of the two answers and which model of the trust pair is shown first. An image that
+cannot be read is left out from then on (with one warning naming it).
 
 Protocol, as in the Grad-CAM paper (Sec. 5):
 
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from seewhy.errors import ImageError
 from seewhy.serve.study_config import StudyConfig
 from seewhy.serve.study_images import ImageSource, StudyImage
 from seewhy.serve.study_render import StudyRenderer
@@ -82,7 +84,12 @@ def trust_pool(
     first, second = config.trust_models
     pool = []
     for image in study_images(config, source, "trust"):
-        top_first = renderer.top(image, first, 1)[0]
+        if image.key in renderer.broken:
+            continue
+        try:
+            top_first = renderer.top(image, first, 1)[0]
+        except ImageError:
+            continue  # unreadable: recorded in renderer.broken and warned about
         if renderer.top(image, second, 1)[0] != top_first:
             continue
         if image.classes and top_first not in {
@@ -139,10 +146,19 @@ def draw_trial(
     order = sorted(config.tasks, key=lambda task: (counts[task], rng.random()))
     for task in order:
         if task == "discrimination":
-            images = study_images(config, source, task)
-            if images:
-                return _discrimination(config, images, renderer, served, participant, rng)
-            reasons.append("no image for the class discrimination study")
+            while True:
+                images = [
+                    image
+                    for image in study_images(config, source, task)
+                    if image.key not in renderer.broken
+                ]
+                if not images:
+                    break
+                try:
+                    return _discrimination(config, images, renderer, served, participant, rng)
+                except ImageError:
+                    continue  # the image drawn is unreadable (now in renderer.broken): again
+            reasons.append("no readable image for the class discrimination study")
         else:
             pool = trust_pool(config, source, renderer)
             if pool:
