@@ -9,11 +9,13 @@ side-by-side requests never wait on each other crosswise). Different models run 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from seewhy.errors import closest
 from seewhy.explain import Explainer
@@ -50,6 +52,25 @@ class LayerChoice:
     reading: str
 
 
+_MODULE_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+_MODULE_LOCKS_LOCK = threading.Lock()
+
+
+def module_lock(module: nn.Module) -> threading.Lock:
+    """The process-wide lock of ``module``, to hold while seewhy runs it.
+
+    The engine hooks the module during a call (and may fold its BatchNorms), so two calls on
+    one module must not overlap: a second call's forward would run through the first one's
+    hooks ("layer ... runs more than once per forward pass"). Everything in the process that
+    explains or runs a shared module, the study and the app's API alike, should hold this lock.
+    """
+    with _MODULE_LOCKS_LOCK:
+        found = _MODULE_LOCKS.get(module)
+        if found is None:
+            found = _MODULE_LOCKS[module] = threading.Lock()
+        return found
+
+
 class ModelPool:
     """The served models by name, each loaded once (lazily, thread-safe).
 
@@ -65,7 +86,6 @@ class ModelPool:
         self._explainers: dict[tuple[str, str], Explainer] = {}
         self._layers: dict[str, tuple[str, list[LayerChoice]]] = {}
         self._loading = {name: threading.Lock() for name in self.names}
-        self._running = {name: threading.Lock() for name in self.names}
 
     def check(self, name: str) -> str:
         """``name`` if it is served, else :class:`UnknownName`."""
@@ -90,11 +110,13 @@ class ModelPool:
 
     @contextmanager
     def using(self, names: Sequence[str]) -> Iterator[list[LoadedModel]]:
-        """The models ``names``, each held for this thread alone until the block ends."""
+        """The models ``names``, each held for this thread alone until the block ends (by
+        :func:`module_lock`, which the study holds too)."""
         models = [self.get_model(name) for name in names]
+        modules = {id(m.module): m.module for m in models}
         with ExitStack() as stack:
-            for name in sorted(set(names)):
-                stack.enter_context(self._running[name])
+            for key in sorted(modules):
+                stack.enter_context(module_lock(modules[key]))
             yield models
 
     def explainer(self, name: str, layer: str = "auto") -> Explainer:

@@ -14,23 +14,22 @@ Everything here blocks: the router calls it through the app's worker pool.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from PIL import Image
-from torch import nn
 
 from seewhy.engine.targets import Classes, class_index
 from seewhy.errors import ImageError, MethodRefusal, warn
 from seewhy.explain import Explainer
 from seewhy.models import LoadedModel
 from seewhy.render import encode_png
+from seewhy.serve.models import module_lock
 from seewhy.serve.study_images import ClassName, StudyImage
 
-__all__ = ["DISPLAY_MAX", "PngCache", "StudyRenderer", "display_size", "module_lock"]
+__all__ = ["DISPLAY_MAX", "PngCache", "StudyRenderer", "display_size"]
 
 #: Longest side of a picture as shown to a participant, in pixels.
 DISPLAY_MAX = 448
@@ -40,25 +39,6 @@ def display_size(width: int, height: int, longest: int = DISPLAY_MAX) -> tuple[i
     """(width, height) scaled so the longest side is ``longest``, the aspect kept."""
     factor = longest / max(width, height)
     return max(1, round(width * factor)), max(1, round(height * factor))
-
-
-_MODULE_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
-_MODULE_LOCKS_LOCK = threading.Lock()
-
-
-def module_lock(module: nn.Module) -> threading.Lock:
-    """The process-wide lock of ``module``, to hold while seewhy runs it.
-
-    The engine hooks the module during a call (and may fold its BatchNorms), so two calls on
-    one module must not overlap: a second call's forward would run through the first one's
-    hooks ("layer ... runs more than once per forward pass"). Everything in the process that
-    explains or runs a shared module, the study and the app's API alike, should hold this lock.
-    """
-    with _MODULE_LOCKS_LOCK:
-        found = _MODULE_LOCKS.get(module)
-        if found is None:
-            found = _MODULE_LOCKS[module] = threading.Lock()
-        return found
 
 
 class PngCache:
