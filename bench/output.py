@@ -41,6 +41,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import print_table  # noqa: E402  (bench/tables.py)
+
 METHODS = ["gradcam", "gradcam++", "layercam", "hirescam"]
 TOP = 5
 BATCH = 16
@@ -307,22 +310,7 @@ def _print(table: dict[str, dict[str, float]], args: argparse.Namespace) -> None
         f"{args.threads} torch threads, median of {args.repeats}; CLI and script rows in a new "
         "process (interpreter, imports and model loading included)"
     )
-    if args.markdown:
-        print(setting + "\n")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
-    else:
-        print(setting)
-        widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-        for line in [header, *lines]:
-            print(
-                "  ".join(
-                    c.ljust(w) if i == 0 else c.rjust(w)
-                    for i, (c, w) in enumerate(zip(line, widths))
-                )
-            )
+    print_table(setting, header, lines, args.markdown)
 
 
 if __name__ == "__main__":

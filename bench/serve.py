@@ -37,6 +37,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import print_table  # noqa: E402  (bench/tables.py)
+
 METHODS = ["gradcam", "gradcam++", "layercam"]
 TOP = 5
 MODEL = "efficientnet_lite0"
@@ -209,24 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(web) * 1000:.0f} ms, p95 {percentile(web, 0.95) * 1000:.0f} ms "
         "per request (1 client)"
     )
-    if args.markdown:
-        print(setting + "\n")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
-        print("\n" + summary)
-    else:
-        print(setting)
-        widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-        for line in [header, *lines]:
-            print(
-                "  ".join(
-                    c.ljust(w) if i == 0 else c.rjust(w)
-                    for i, (c, w) in enumerate(zip(line, widths))
-                )
-            )
-        print(summary)
+    print_table(setting, header, lines, args.markdown)
+    print(("\n" if args.markdown else "") + summary)
     return 0
 
 
