@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 
 import numpy as np
 import pytest
 import torch
 from helpers.models import TinyGapNet, dirty, snapshot
+from helpers.torchcam_stub import MapExtractor
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
@@ -125,22 +125,6 @@ def test_deletion_and_insertion_match_the_rise_loop(step):
     # insertion is deletion from the blur towards the image
     expected = rise_reference(model, blur, maps, targets, step, images)
     np.testing.assert_allclose(ours.scores, expected, atol=1e-6)
-
-
-class MapExtractor:
-    """Just enough of a torchcam CAM extractor to hand its metric our maps."""
-
-    def __init__(self, model, maps):
-        self.model, self.maps = model, maps
-
-    def __call__(self, class_idx=None, scores=None, **kwargs):
-        return [self.maps]
-
-    def fuse_cams(self, cams):
-        return cams[0]
-
-    def _hooks_off(self):
-        return contextlib.nullcontext()
 
 
 def test_deletion_and_insertion_match_torchcam_where_the_definitions_agree():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from functools import partial
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.models import TinyGapNet, dirty, snapshot
+from helpers.torchcam_stub import MapExtractor
 from scipy.stats import spearmanr
 from torch import nn
 
@@ -58,22 +58,6 @@ def test_pixel_space_multiplies_the_pixels():
 def test_a_constant_map_scales_to_zero():
     result = average_drop_increase(Sum(), IMAGES[:1], torch.ones(1, 1, 2), 0)
     assert result.masked_scores[0] == pytest.approx(0.5)
-
-
-class MapExtractor:
-    """Just enough of a torchcam CAM extractor to hand its metrics our maps."""
-
-    def __init__(self, model, maps):
-        self.model, self.maps = model, maps
-
-    def __call__(self, class_idx=None, scores=None, **kwargs):
-        return [self.maps]
-
-    def fuse_cams(self, cams):
-        return cams[0]
-
-    def _hooks_off(self):
-        return contextlib.nullcontext()
 
 
 def test_peers_torchcam_agrees_pytorch_grad_cam_forgets_to_divide():
