@@ -15,7 +15,7 @@ import seewhy.metrics.sanity as sanity_module
 from seewhy.errors import OptionError
 from seewhy.explain import Explainer
 from seewhy.metrics import sanity_check
-from seewhy.metrics.sanity import METRICS
+from seewhy.metrics.sanity import DRAWS, METRICS
 
 
 class Tiny(nn.Module):
@@ -96,11 +96,28 @@ def test_the_unrandomised_copy_scores_one_and_the_model_is_left_as_found() -> No
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     for method in result.methods:
         for metric in METRICS:
-            assert result.values[method][metric].shape == (4, 2)
-            assert result.values[method][metric][0].tolist() == pytest.approx([1.0, 1.0])
+            assert result.values[method][metric].shape == (4, 2 * DRAWS)
+            assert result.values[method][metric][0].tolist() == pytest.approx([1.0] * 2 * DRAWS)
     # randomising the head (a 4 -> 3 Linear) moves the gradient: its sign map is the
     # head's target row times the rest, so it changes
     assert result.mean("gradient", "spearman")[1] < 0.999
+
+
+def test_draws_are_independent_randomisations_of_one_seeded_stream() -> None:
+    one = sanity_check(Tiny(), images(), ["gradient"], seed=5)
+    three = sanity_check(Tiny(), images(), ["gradient"], draws=3, seed=5)
+    again = sanity_check(Tiny(), images(), ["gradient"], draws=3, seed=5)
+    first, all_three = one.values["gradient"]["spearman"], three.values["gradient"]["spearman"]
+    assert (one.draws, three.draws) == (1, 3)
+    assert all_three.shape == (4, 6)
+    # the first draw is the single-draw run; later draws differ from it; seeded
+    np.testing.assert_array_equal(all_three[:, :2], first)
+    assert not np.allclose(all_three[1:, 2:4], first[1:])
+    np.testing.assert_array_equal(all_three, again.values["gradient"]["spearman"])
+    assert three.mean("gradient", "spearman") == pytest.approx(all_three.mean(axis=1))
+    for bad in (0, 1.5, True):
+        with pytest.raises(OptionError, match="draws must be a whole number"):
+            sanity_check(Tiny(), images(), ["gradient"], draws=bad)
 
 
 def test_summary_is_exactly_the_sanity_json_layout(tmp_path) -> None:

@@ -22,7 +22,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register the ``sanity`` subcommand on the ``add_subparsers()`` object ``commands``."""
     from seewhy.cli.visualize import add_fast_flag
     from seewhy.metrics.randomize import INITS
-    from seewhy.metrics.sanity import MODES
+    from seewhy.metrics.sanity import DRAWS, MODES
 
     parser = commands.add_parser(
         "sanity",
@@ -54,6 +54,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--init", choices=INITS, default="normal", help="how weights are drawn (default normal)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=DRAWS,
+        help=f"independent randomisations averaged (default {DRAWS})",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the model's)")
     parser.add_argument(
         "--batch-size", type=int, default=16, help="images per forward pass (default 16)"
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         layer=args.layer or "auto",
         init=args.init,
         seed=args.seed,
+        draws=args.draws,
         fast=args.fast,
         batch_size=args.batch_size,
         progress=True,
@@ -90,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary()
     width = max(len(step) for step in result.steps)
     for method in result.methods:
-        print(f"{method} ({args.mode}, {len(result.sources)} images)")
+        draws = f", mean of {result.draws} draws" if result.draws > 1 else ""
+        print(f"{method} ({args.mode}, {len(result.sources)} images{draws})")
         print(f"  {'randomised':<{width}}  " + "  ".join(f"{m:>12}" for m in METRICS))
         for row, step in enumerate(result.steps):
             values = [summary[method][metric][row] for metric in METRICS]
