@@ -1,7 +1,5 @@
 """``python -m seewhy`` runs the ``seewhy`` command."""
 
-import sys
+from seewhy.cli.main import run
 
-from seewhy.cli.main import main
-
-sys.exit(main())
+run()

@@ -317,6 +317,29 @@ def test_console_script_end_to_end(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert (out / "report.json").exists()
     assert Path(out / "000_chelsea" / "figure.png").exists()
+    assert "wrote" in done.stdout  # flushed before the process exits with os._exit
+
+
+def test_run_exits_with_mains_code_after_flushing_the_streams() -> None:
+    """``run`` (the console script) ends with ``os._exit``: the exit code and everything
+    printed must still come out, also through a pipe that closes early."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "seewhy", "methods"], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0 and "gradcam" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "seewhy", "explain", "--method", "gradcan"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "gradcam" in bad.stderr
+    code = "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'seewhy', 'methods'], stdout=subprocess.PIPE); p.stdout.read(10); p.stdout.close(); sys.exit(p.wait())"
+    closed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert closed.returncode in (0, 1), closed.stderr
+    assert "Traceback" not in closed.stderr
 
 
 def test_explain_input_space_and_cam_methods_in_one_figure(capsys, tmp_path, chelsea_path) -> None:

@@ -170,6 +170,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``seewhy`` console script and ``python -m seewhy``: :func:`main`, then exit at once.
+
+    Once ``main`` has returned, every file is written and closed and every thread joined;
+    what is left is the interpreter tearing down its modules, which with PyTorch loaded
+    takes 0.5-1 s (``python -c "import torch"``: 4.1 s against 3.3 s with ``os._exit``,
+    2 cores). So the standard streams are flushed and the process exits with ``os._exit``.
+    An exception from ``main`` propagates as usual (with the normal teardown).
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a closed pipe, e.g. `seewhy ... | head`
+        code = code or 1
+    os._exit(code)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "explain":
         return _explain(args)
