@@ -237,3 +237,43 @@ def test_a_refused_method_is_in_the_report_with_its_reason_and_no_files(tmp_path
     assert set(entry["maps"]) == {"gradcam", "smooth:saliency"}
     assert result.block(0).methods == ["cam", "gradcam\nlayer features.3", "smooth:saliency"]
     assert Image.open(tmp_path / entry["figure"]).size == result.figure(0).size
+
+
+def test_result_writer_numbers_the_inputs_of_each_write_after_the_last(tmp_path: Path) -> None:
+    from seewhy.report import ResultWriter
+
+    one = save_results([_result()], tmp_path / "one")
+    with ResultWriter(tmp_path / "two") as writer:
+        writer.write([_result()])
+        writer.write([_result()])
+        writer.skipped(["photos/notes.txt"])
+    first = json.loads(one.read_text())
+    both = json.loads(writer.report.read_text())
+    assert writer.report == tmp_path / "two" / "report.json"
+    renumbered = json.loads(json.dumps(first).replace('"000_', '"003_').replace('"002_', '"005_'))
+    renumbered = json.loads(json.dumps(renumbered).replace('"001_', '"004_'))
+    assert both[:3] == first and both[3:6] == renumbered
+    assert both[6]["status"] == "skipped" and both[6]["image"] == "photos/notes.txt"
+    for name in ("000_cat_one", "003_cat_one", "005_dog"):
+        assert (tmp_path / "two" / name / "figure.png").read_bytes() == (
+            tmp_path / "one" / name.replace("003", "000").replace("005", "002") / "figure.png"
+        ).read_bytes()
+
+
+def test_result_writer_global_scale_takes_one_write_and_a_failure_leaves_no_folder(
+    tmp_path: Path,
+) -> None:
+    from seewhy.errors import OptionError
+    from seewhy.report import ResultWriter
+
+    with pytest.raises(OptionError, match="write all results at once"):
+        with ResultWriter(tmp_path / "global", scale="global") as writer:
+            writer.write([_result()])
+            writer.write([_result()])
+    with pytest.raises(RuntimeError, match="explaining failed"):
+        with ResultWriter(tmp_path / "never"):
+            raise RuntimeError("explaining failed")
+    assert not (tmp_path / "never").exists()
+    with ResultWriter(tmp_path / "errors") as writer:
+        writer.write_errors([RECORDS[1]], "tiny net")
+    assert json.loads(writer.report.read_text()) == [ERROR_ENTRY]

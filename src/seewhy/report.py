@@ -33,7 +33,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from seewhy.result import ExplanationResult, InputRecord, source_name
 __all__ = [
     "DEFAULT_SAVE",
     "OVERLAY_FORMATS",
+    "ResultWriter",
     "SAVE_WHAT",
     "error_entries",
     "report_entry",
@@ -164,6 +165,7 @@ def save_results(
     ``MODEL/METHOD@LAYER.npy`` (overlays and figure columns per layer would multiply the
     files and columns; the fused map is the one asked for). One
     ``report.json`` lists every input and model, errors included (and convergence deltas).
+    :class:`ResultWriter` writes the same files a part of the inputs at a time.
 
     Args:
         scale: which maps share a colour scale in figures and overlays: ``"map"``,
@@ -182,42 +184,127 @@ def save_results(
         workers: threads writing inputs at once (default: up to 4, one per CPU); the
             encoders and NumPy release the GIL, so threads overlap most of the work.
     """
-    from seewhy.errors import OptionError, suggestion
+    records = results[0].records if results else []
+    progress = len(records) * len(results) > 4
+    with ResultWriter(
+        directory, scale, what, overlay_format, workers, box_threshold, progress=progress
+    ) as writer:
+        writer.write(results)
+    return writer.report
 
-    if isinstance(what, str):
-        raise OptionError(f"what must be a list of {', '.join(SAVE_WHAT)}, got the string {what!r}")
-    for name in what:
-        if name not in SAVE_WHAT:
+
+class ResultWriter:
+    """Writes results as :func:`save_results` does, a part of the inputs at a time, in
+    worker threads, so that the caller explains the next inputs while the last ones are
+    written (``seewhy explain`` does)::
+
+        with ResultWriter("out/") as writer:
+            for chunk in chunks:
+                writer.write(explain_models(explainers, chunk, ...))
+        writer.report  # out/report.json
+
+    Each :meth:`write` takes every model's result for the same inputs; its inputs are
+    numbered after those of the writes before (``000_cat/``, ``001_dog/``...), and
+    ``report.json`` lists them all in order when the ``with`` block ends (:meth:`close`).
+    ``scale="global"`` shares one scale over every input, so it takes a single write.
+    The arguments are those of :func:`save_results`; ``total`` (inputs expected, for the
+    bar) and ``progress`` (a "saving" bar counting inputs written) are the writer's own.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        scale: str = "image",
+        what: Sequence[str] = DEFAULT_SAVE,
+        overlay_format: str = "png",
+        workers: int | None = None,
+        box_threshold: float | None = None,
+        *,
+        total: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        from seewhy.errors import OptionError, suggestion
+
+        if isinstance(what, str):
             raise OptionError(
-                f"cannot save {name!r}: choose from {', '.join(SAVE_WHAT)}."
-                f"{suggestion(name, SAVE_WHAT)}"
+                f"what must be a list of {', '.join(SAVE_WHAT)}, got the string {what!r}"
             )
-    if scale not in SCALES:
-        raise OptionError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    if overlay_format not in OVERLAY_FORMATS:
-        raise OptionError(
-            f"overlay_format must be one of {', '.join(OVERLAY_FORMATS)}, got {overlay_format!r}"
-        )
-    for result in results:
-        _prepare(result, scale)
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    records = results[0].records
-    files = _Files(out, set(what), overlay_format, scale, box_threshold)
-    workers = workers or min(4, os.cpu_count() or 1)
-    show = len(records) * len(results) > 4
-    with (
-        ThreadPoolExecutor(workers) as pool,
-        tqdm(total=len(records), desc="saving", unit="image", disable=not show) as bar,
-    ):
-        futures = [
-            pool.submit(files.write_input, results, position) for position in range(len(records))
-        ]
-        for future in as_completed(futures):
-            future.result()
-            bar.update()
-    entries = [entry for future in futures for entry in future.result()]
-    return write_report(entries + skipped_entries(results[0].skipped), out)
+        for name in what:
+            if name not in SAVE_WHAT:
+                raise OptionError(
+                    f"cannot save {name!r}: choose from {', '.join(SAVE_WHAT)}."
+                    f"{suggestion(name, SAVE_WHAT)}"
+                )
+        if scale not in SCALES:
+            raise OptionError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        if overlay_format not in OVERLAY_FORMATS:
+            raise OptionError(
+                f"overlay_format must be one of {', '.join(OVERLAY_FORMATS)}, "
+                f"got {overlay_format!r}"
+            )
+        self.out = Path(directory)  # made by the first write: a failed call leaves no folder
+        self.scale = scale
+        self._files = _Files(self.out, set(what), overlay_format, scale, box_threshold)
+        self._pool = ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1))
+        self._bar = tqdm(total=total, desc="saving", unit="image", disable=not progress)
+        self._parts: list[Future[list[dict[str, Any]]]] = []
+        self._skipped: list[str] = []
+        self._count = 0
+        self.report = self.out / "report.json"
+
+    def write(self, results: Sequence[ExplanationResult]) -> None:
+        """Queue every input of ``results`` (one result per model, the same inputs) for
+        writing; returns at once, the files are written in the worker threads."""
+        if self.scale == "global" and self._count:
+            from seewhy.errors import OptionError
+
+            raise OptionError(
+                "scale='global' shares one scale over every input: write all results at once"
+            )
+        if not results:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            _prepare(result, self.scale)
+        for position in range(len(results[0].records)):
+            part = self._pool.submit(
+                self._files.write_input, results, position, self._count + position
+            )
+            part.add_done_callback(lambda _: self._bar.update())
+            self._parts.append(part)
+        self._count += len(results[0].records)
+        self._skipped += [s for s in results[0].skipped if s not in self._skipped]
+
+    def write_errors(self, records: Sequence[InputRecord], model: str) -> None:
+        """Number and list inputs none of which could be read (:func:`error_entries`)."""
+        for record in records:
+            part: Future[list[dict[str, Any]]] = Future()
+            part.set_result(error_entries([record], model))
+            self._parts.append(part)
+        self._count += len(records)
+
+    def skipped(self, files: Sequence[str]) -> None:
+        """Files left out of a folder as not images, for ``report.json``."""
+        self._skipped += [s for s in files if s not in self._skipped]
+
+    def close(self) -> Path:
+        """Wait for every input, then write ``report.json``; returns its path."""
+        try:
+            entries = [entry for part in self._parts for entry in part.result()]
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._bar.close()
+        return write_report(entries + skipped_entries(self._skipped), self.out)
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is None:
+            self.close()
+        else:  # the caller failed: stop writing, keep its error
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._bar.close()
 
 
 def _prepare(result: ExplanationResult, scale: str) -> None:
@@ -244,10 +331,13 @@ class _Files:
     box_threshold: float | None = None
 
     def write_input(
-        self, results: Sequence[ExplanationResult], position: int
+        self, results: Sequence[ExplanationResult], position: int, number: int | None = None
     ) -> list[dict[str, Any]]:
+        """Input ``position`` of ``results``, in folder ``NNN_name`` with NNN ``number``
+        (default ``position``)."""
         record = results[0].records[position]
-        folder = self.out / f"{position:03d}_{_safe(Path(record.source).stem)}"
+        number = position if number is None else number
+        folder = self.out / f"{number:03d}_{_safe(Path(record.source).stem)}"
         entries, blocks = [], []
         for result in results:
             own = result.records[position]

@@ -432,3 +432,57 @@ def test_seewhys_warnings_print_as_one_line_and_others_as_python_does() -> None:
     out = io.StringIO()
     _show_warning("elsewhere", UserWarning, "/somewhere/else.py", 3, out)
     assert out.getvalue().startswith("/somewhere/else.py:3: UserWarning: elsewhere")
+
+
+def test_explain_in_parts_writes_what_one_part_writes(
+    capsys, tmp_path, chelsea_path, monkeypatch
+) -> None:
+    """The CLI explains CHUNK images at a time and writes each part while explaining the
+    next: the folders, figures, maps and report are those of a single part."""
+    import seewhy.cli.main as cli
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = Image.open(chelsea_path).convert("RGB")
+    for i, turn in enumerate((0, 90, 180)):
+        photo.rotate(turn).save(folder / f"p{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "p3_broken.png").write_bytes(b"not a png")
+    argv = ["explain", str(folder), "--top", "2", "--method", "gradcam", "--out"]
+    import seewhy.explain
+
+    calls = []
+    real = seewhy.explain.explain_models
+    monkeypatch.setattr(
+        seewhy.explain, "explain_models", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k)
+    )
+    outputs = {}
+    for chunk in (2, 100):
+        monkeypatch.setattr(cli, "CHUNK", chunk)
+        code, out, err = run(capsys, *argv, str(tmp_path / f"c{chunk}"))
+        assert code == 0, err
+        outputs[chunk] = (out, err)
+    assert outputs[2] == (
+        outputs[100][0].replace("c100", "c2"),
+        outputs[100][1],
+    )
+    assert "skipped 1 file that is not an image (by suffix)" in outputs[2][1]
+    assert calls == [2, 2, 4]  # two parts, then one
+    # the same entries; scores equal to float precision (a part's batch differs in size)
+    first, second = (json.loads((tmp_path / f"c{c}" / "report.json").read_text()) for c in (2, 100))
+    assert [e["status"] for e in first] == ["ok", "ok", "ok", "error", "skipped"]
+    for a, b in zip(first, second, strict=True):
+        assert {k: v for k, v in a.items() if k != "targets"} == {
+            k: v for k, v in b.items() if k != "targets"
+        }
+        for x, y in zip(a["targets"], b["targets"], strict=True):
+            assert x["class"] == y["class"] and x["label"] == y["label"]
+            assert x["prob"] == pytest.approx(y["prob"], abs=1e-5)
+    files = sorted(p.relative_to(tmp_path / "c2") for p in (tmp_path / "c2").rglob("*"))
+    assert files == sorted(p.relative_to(tmp_path / "c100") for p in (tmp_path / "c100").rglob("*"))
+    for name in ("000_p0", "002_p2"):
+        pair = [
+            np.asarray(Image.open(tmp_path / c / name / "figure.png"), np.int16)
+            for c in ("c2", "c100")
+        ]
+        assert pair[0].shape == pair[1].shape and np.abs(pair[0] - pair[1]).max() <= 2

@@ -290,13 +290,21 @@ def with_options(
     return methods
 
 
+#: Images explained per call of ``seewhy explain``: the writing of one part overlaps the
+#: explanation of the next (two batches of 8 at 224 px).
+CHUNK = 16
+
+
 def _explain(args: argparse.Namespace) -> int:
-    from seewhy.errors import ImageError
+    """``seewhy explain``: the inputs explained a part (:data:`CHUNK` images) at a time,
+    each part written by a :class:`~seewhy.report.ResultWriter` in worker threads while the
+    next is explained (with ``--scale global`` all at once: one scale needs every map)."""
+    from seewhy.errors import ImageError, warn
     from seewhy.explain import Explainer, explain_models
-    from seewhy.io import load_inputs
+    from seewhy.io import list_inputs, load_inputs, skipped_note
     from seewhy.methods.registry import normalize_methods
     from seewhy.models import load_model
-    from seewhy.report import error_entries, save_results, write_report
+    from seewhy.report import ResultWriter
     from seewhy.result import InputRecord
 
     models = args.model or ["efficientnet_lite0"]
@@ -309,8 +317,11 @@ def _explain(args: argparse.Namespace) -> int:
         raise SeewhyError(
             f"--box-threshold is a share of the map's maximum in [0, 1], got {args.box_threshold}"
         )
-    targets = args.classes if args.classes else f"top{args.top or 1}"
-    inputs = args.inputs or [str(example_image())]
+    what = [part.strip() for part in args.save.split(",") if part.strip()]
+    targets = _per_image(args.classes if args.classes else f"top{args.top or 1}")
+    inputs, skipped = list_inputs(args.inputs or [str(example_image())])
+    if skipped:
+        warn(skipped_note(skipped))
     explainers = [
         Explainer(
             load_model(name, weight, labels=label, device=args.device, crop=args.crop or None),
@@ -320,44 +331,60 @@ def _explain(args: argparse.Namespace) -> int:
         )
         for name, weight, label in zip(models, weights, labels)
     ]
-    try:
-        results = explain_models(
-            explainers,
-            inputs,
-            methods,
-            _per_image(targets),
-            score=args.score,
-            counterfactual=args.counterfactual,
-            progress=None,
-        )
-    except ImageError as error:
-        records = error.records
-        if records is None:  # the raiser did not list the inputs: read them to know why
-            records = [InputRecord(i.source, None, i.error) for i in load_inputs(inputs)]
-        if any(r.ok for r in records):
-            raise
-        for record in records:
-            print(f"seewhy: {record.error}", file=sys.stderr)
-        write_report(error_entries(records, explainers[0].model.name), args.out)
-        print(f"seewhy: error: {error}", file=sys.stderr)
-        return 1
-    what = [part.strip() for part in args.save.split(",") if part.strip()]
-    report = save_results(
-        results,
+    chunk = len(inputs) if args.scale == "global" else CHUNK
+    lines: list[str] = []
+    errors: list[InputRecord] = []
+    failure: ImageError | None = None
+    with ResultWriter(
         args.out,
         scale=args.scale,
         what=what,
         overlay_format=args.overlay_format,
         box_threshold=args.box_threshold if args.boxes else None,
-    )
-    for record in results[0].errors:
+        total=len(inputs),
+        progress=len(inputs) * len(explainers) > 4,
+    ) as writer:
+        writer.skipped(skipped)
+        for start in range(0, len(inputs), chunk):
+            part = inputs[start : start + chunk]
+            try:
+                results = explain_models(
+                    explainers,
+                    part,
+                    methods,
+                    targets,
+                    score=args.score,
+                    counterfactual=args.counterfactual,
+                    progress=False,
+                )
+            except ImageError as error:  # no image of this part could be read
+                records = error.records
+                if records is None:  # the raiser did not list the inputs: read them to know why
+                    records = [InputRecord(i.source, None, i.error) for i in load_inputs(part)]
+                if any(r.ok for r in records):
+                    raise
+                writer.write_errors(records, explainers[0].model.name)
+                errors += records
+                failure = error
+                continue
+            writer.write(results)
+            errors += results[0].errors
+            for result in results:
+                lines += [
+                    f"{source} [{result.model_name}]: {result.target_label(b, 0)}"
+                    for b, source in enumerate(result.sources)
+                ]
+    if not lines:
+        for record in errors:
+            print(f"seewhy: {record.error}", file=sys.stderr)
+        print(f"seewhy: error: {failure or 'no image could be read'}", file=sys.stderr)
+        return 1
+    for record in errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
-    for result in results:
-        for b, source in enumerate(result.sources):
-            print(f"{source} [{result.model_name}]: {result.target_label(b, 0)}")
+    print("\n".join(lines))
     written = [{"figure": "figures"}.get(w, w) for w in what]
-    print(f"wrote {report.parent}/ ({', '.join([*written, report.name])})")
-    return 0 if len(results[0]) > 0 else 1
+    print(f"wrote {writer.report.parent}/ ({', '.join([*written, writer.report.name])})")
+    return 0
 
 
 def _per_model(values: list[str] | None, models: list[str], flag: str) -> list[str | None]:

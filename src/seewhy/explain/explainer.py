@@ -20,7 +20,7 @@ from seewhy.engine.targets import Objective, TargetSpec, check_count
 from seewhy.errors import ImageError, LayerError, MethodRefusal, OptionError, warn
 from seewhy.explain.fuse import by_method
 from seewhy.explain.plan import Plan
-from seewhy.io import list_inputs, load_inputs
+from seewhy.io import list_inputs, load_inputs, skipped_note
 from seewhy.methods.registry import MethodRequest, normalize_methods, resolved_options
 from seewhy.models import LoadedModel, load_model
 from seewhy.record import jsonable, versions
@@ -201,8 +201,7 @@ class Explainer:
         if not isinstance(images, torch.Tensor):
             images, skipped = list_inputs(images)  # each folder listed once
         if skipped:
-            what = "files that are not images" if len(skipped) > 1 else "file that is not an image"
-            warn(f"skipped {len(skipped)} {what} (by suffix): {', '.join(skipped)}")
+            warn(skipped_note(skipped))
         records, batch = self._prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)

@@ -11,6 +11,7 @@ from seewhy.io.images import (
     load_image,
     load_inputs,
     skipped_files,
+    skipped_note,
 )
 from seewhy.io.rgb import as_rgb_uint8
 
@@ -24,4 +25,5 @@ __all__ = [
     "load_inputs",
     "list_inputs",
     "skipped_files",
+    "skipped_note",
 ]

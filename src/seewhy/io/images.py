@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -191,6 +192,12 @@ def list_inputs(items: object) -> tuple[list[str | Image.Image | np.ndarray], li
                 f"{where} has type {type(item).__name__} ({item!r:.60}); expected {_ALLOWED}"
             )
     return out, skipped
+
+
+def skipped_note(skipped: Sequence[str]) -> str:
+    """The one line that says which files of a folder were left out (warned once per call)."""
+    what = "files that are not images" if len(skipped) > 1 else "file that is not an image"
+    return f"skipped {len(skipped)} {what} (by suffix): {', '.join(skipped)}"
 
 
 def skipped_files(items: object) -> list[str]:
