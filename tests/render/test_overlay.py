@@ -147,3 +147,30 @@ def test_overlay_signed_symmetric_and_clipped() -> None:
     np.testing.assert_array_equal(zero[3, 3], np.asarray(bwr(0.5, bytes=True))[:3])
     same = np.asarray(overlay_signed(img, heat, alpha=0.0))
     np.testing.assert_array_equal(same, img)
+
+
+def test_blend_at_half_alpha_is_the_integer_formula_exactly() -> None:
+    """alpha 0.5 takes a uint16 shortcut; it must equal the general rounding formula,
+    ``image + ((colored - image) * 128 + 128) >> 8``, for every pair of byte values."""
+    from seewhy.render.overlay import blend
+
+    values = np.arange(256, dtype=np.uint8)
+    image, colored = np.meshgrid(values, values, indexing="ij")
+    image = np.repeat(image[..., None], 3, axis=2)
+    colored = np.repeat(colored[..., None], 3, axis=2)
+    general = image.astype(np.int32) + (((colored.astype(np.int32) - image) * 128 + 128) >> 8)
+    np.testing.assert_array_equal(np.asarray(blend(image, colored, 0.5)), general)
+    np.testing.assert_array_equal(
+        np.asarray(blend(image, colored, 0.25)),
+        image.astype(np.int32) + (((colored.astype(np.int32) - image) * 64 + 128) >> 8),
+    )
+
+
+def test_as_heat_keeps_float32_and_clears_nans() -> None:
+    from seewhy.render.overlay import as_heat
+
+    h = as_heat(np.ones((1, 4, 4), np.float32))
+    assert h.dtype == np.float32 and h.shape == (4, 4)
+    holes = np.array([[np.nan, 1.0], [np.inf, -2.0]])
+    np.testing.assert_array_equal(as_heat(holes), np.nan_to_num(holes))
+    assert as_heat(np.arange(4, dtype=np.int64).reshape(2, 2)).dtype == np.float64

@@ -84,10 +84,15 @@ def resize_map(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def as_heat(heat: Any) -> np.ndarray:
-    """One ``(h, w)`` float64 map (NaNs as 0) from an array or tensor, or an OptionError."""
-    h = np.squeeze(to_numpy(heat).astype(np.float64))
+    """One ``(h, w)`` float map (NaNs as 0) from an array or tensor, or an OptionError:
+    float32 stays float32 (seewhy's maps; one copy less per panel), other types become
+    float64. It may be a view of ``heat``: read it, do not write to it."""
+    array = to_numpy(heat)
+    h = np.squeeze(array if array.dtype == np.float32 else array.astype(np.float64))
     if h.ndim != 2:
-        raise OptionError(f"heat must be one (h, w) map, got shape {tuple(to_numpy(heat).shape)}")
+        raise OptionError(f"heat must be one (h, w) map, got shape {tuple(array.shape)}")
+    if np.isfinite(h).all():  # the usual case: one pass instead of nan_to_num's four
+        return h
     return np.nan_to_num(h)
 
 
@@ -100,6 +105,12 @@ def blend(image: np.ndarray, colored: np.ndarray, alpha: float) -> Image.Image:
     """
     if not 0.0 <= alpha <= 1.0:
         raise OptionError(f"alpha must be in [0, 1], got {alpha}")
+    if alpha == 0.5:  # the default: the same value, (image + colored + 1) // 2, in uint16
+        out16 = image.astype(np.uint16)
+        out16 += colored
+        out16 += 1
+        out16 >>= 1
+        return Image.fromarray(out16.astype(np.uint8))
     base = image.astype(np.int32)
     out = colored.astype(np.int32)
     out -= base

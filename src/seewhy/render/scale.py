@@ -98,7 +98,8 @@ class Scale:
             return colorize(np.full(h.shape, 0.5 if self.signed else 0.0), self.cmap)
         h -= self.low
         h *= len(table) / span
-        index = np.clip(h, 0, len(table) - 1, out=h).astype(np.intp)
+        kind = np.uint8 if len(table) <= 256 else np.intp  # a byte index: faster lookups
+        index = np.clip(h, 0, len(table) - 1, out=h).astype(kind)
         return np.take(table, index, axis=0)
 
 
