@@ -112,7 +112,7 @@ async function loadMethods() {
     for (const method of methods.filter((m) => m.family === family)) {
       box.append(el("label", { title: method.summary },
         el("input", { type: "checkbox", value: method.name, checked: DEFAULT_METHODS.includes(method.name) }),
-        ` ${method.name}`));
+        ` ${method.name.replaceAll("_", "_\u200b")}`));  // long names wrap after "_"
     }
   }
 }
