@@ -251,3 +251,20 @@ def test_a_callable_target_for_cam_is_an_error_of_the_call_not_a_refusal(tiny) -
             torch.randn(1, 3, 16, 16), ["gradcam", "cam"], targets=lambda out: out[:, 0]
         )
     assert not isinstance(caught.value, seewhy.MethodRefusal)
+
+
+def test_prepare_gives_records_and_the_batch_of_the_readable_inputs(tmp_path) -> None:
+    from PIL import Image
+
+    import seewhy
+
+    explainer = seewhy.Explainer(seewhy.load_model("efficientnet_lite0"))
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    records, batch = explainer.prepare([str(good), str(bad)])
+    assert [(r.source, r.index) for r in records] == [(str(good), 0), (str(bad), None)]
+    assert records[1].error and "bad.png" in records[1].error
+    assert tuple(batch.shape) == (1, 3, 224, 224)
+    torch.testing.assert_close(batch, explainer.model.preprocess([Image.open(good)]))

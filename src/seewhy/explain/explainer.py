@@ -202,7 +202,7 @@ class Explainer:
             images, skipped = list_inputs(images)  # each folder listed once
         if skipped:
             warn(skipped_note(skipped))
-        records, batch = self._prepare(images)
+        records, batch = self.prepare(images)
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
             raise ImageError(f"no image could be read: {errors}", records=records)
@@ -343,8 +343,11 @@ class Explainer:
             for row in indices.tolist()
         ]
 
-    def _prepare(self, images: ImageInput) -> tuple[list[InputRecord], torch.Tensor]:
-        """Records for every input and the (B, C, H, W) batch of the readable ones."""
+    def prepare(self, images: ImageInput) -> tuple[list[InputRecord], torch.Tensor]:
+        """What :meth:`explain` reads first: a record for every input (its source, its row
+        in the batch or why it could not be read) and the preprocessed (B, C, H, W) batch of
+        the readable ones, in the model's input size (a tensor is taken as it is). For
+        callers that explain the same images more than once (``sanity_check``)."""
         if isinstance(images, torch.Tensor):
             batch = images.detach()
             if batch.dim() == 3:

@@ -274,7 +274,7 @@ def sanity_check(
     options = {"layer": layer, "fast": fast, "batch_size": batch_size}
 
     trained = Explainer(model, **options)
-    records, batch = trained._prepare(images)
+    records, batch = trained.prepare(images)
     if batch.shape[0] == 0:
         errors = "; ".join(r.error or "" for r in records)
         raise ImageError(f"no image could be read: {errors}", records=records)
