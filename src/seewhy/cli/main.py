@@ -332,7 +332,7 @@ def _explain(args: argparse.Namespace) -> int:
         for name, weight, label in zip(models, weights, labels)
     ]
     chunk = len(inputs) if args.scale == "global" else CHUNK
-    lines: list[str] = []
+    lines: list[list[str]] = [[] for _ in explainers]  # printed model by model
     errors: list[InputRecord] = []
     failure: ImageError | None = None
     with ResultWriter(
@@ -369,19 +369,19 @@ def _explain(args: argparse.Namespace) -> int:
                 continue
             writer.write(results)
             errors += results[0].errors
-            for result in results:
-                lines += [
+            for own, result in zip(lines, results):
+                own += [
                     f"{source} [{result.model_name}]: {result.target_label(b, 0)}"
                     for b, source in enumerate(result.sources)
                 ]
-    if not lines:
+    if not lines[0]:
         for record in errors:
             print(f"seewhy: {record.error}", file=sys.stderr)
         print(f"seewhy: error: {failure or 'no image could be read'}", file=sys.stderr)
         return 1
     for record in errors:
         print(f"seewhy: skipped {record.error}", file=sys.stderr)
-    print("\n".join(lines))
+    print("\n".join(line for own in lines for line in own))
     written = [{"figure": "figures"}.get(w, w) for w in what]
     print(f"wrote {writer.report.parent}/ ({', '.join([*written, writer.report.name])})")
     return 0
