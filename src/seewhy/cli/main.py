@@ -291,7 +291,7 @@ def with_options(
 
 
 #: Images explained per call of ``seewhy explain``: the writing of one part overlaps the
-#: explanation of the next (two batches of 8 at 224 px).
+#: explanation of the next (one batch at the default ``--batch-size`` of 16).
 CHUNK = 16
 
 
