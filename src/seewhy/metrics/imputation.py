@@ -28,6 +28,7 @@ faster.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sparse
@@ -51,12 +52,50 @@ NEIGHBOURS = (
 )
 
 
+#: rectangles of at most this many pixels end the dissection (eliminated row by row).
+LEAF = 16
+
+
+@lru_cache(maxsize=16)
+def dissection_order(height: int, width: int) -> np.ndarray:
+    """(H*W,) the pixels of an ``height`` x ``width`` grid in a nested-dissection
+    elimination order (George 1973, "Nested dissection of a regular finite element mesh").
+
+    The grid is cut by its middle column or row (the longer side), each half again, down
+    to rectangles of at most :data:`LEAF` pixels; a cut is eliminated after both of its
+    halves (deepest cuts first). One line separates the halves for the 8-neighbour stencil.
+    """
+    grid = np.arange(height * width).reshape(height, width)
+    depths: list[list[np.ndarray]] = []
+    stack = [(0, 0, height, 0, width)]
+    while stack:
+        depth, r0, r1, c0, c1 = stack.pop()
+        rows, cols = r1 - r0, c1 - c0
+        if rows * cols <= LEAF:
+            separator = grid[r0:r1, c0:c1].reshape(-1)
+        elif cols >= rows:
+            mid = c0 + cols // 2
+            separator = grid[r0:r1, mid]
+            stack += [(depth + 1, r0, r1, c0, mid), (depth + 1, r0, r1, mid + 1, c1)]
+        else:
+            mid = r0 + rows // 2
+            separator = grid[mid, c0:c1]
+            stack += [(depth + 1, r0, mid, c0, c1), (depth + 1, mid + 1, r1, c0, c1)]
+        depths += [[] for _ in range(depth + 1 - len(depths))]
+        depths[depth].append(separator)
+    order = np.concatenate([part for level in reversed(depths) for part in level])
+    order.setflags(write=False)
+    return order
+
+
 def _system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray, list]:
-    """The matrix of one mask's system, the removed pixels' flat indices and, per
-    neighbour, (equations, kept neighbour's flat index, weight) for the right-hand side."""
+    """The matrix of one mask's system, the removed pixels' flat indices in
+    :func:`dissection_order` (the unknowns' order) and, per neighbour, (equations, kept
+    neighbour's flat index, weight) for the right-hand side."""
     h, w = removed.shape
     flat = removed.reshape(-1)
-    unknown = np.flatnonzero(flat)
+    order = dissection_order(h, w)
+    unknown = order[flat[order]]
     count = unknown.size
     variable = np.full(h * w, -1, dtype=np.int64)
     variable[unknown] = np.arange(count)
@@ -103,14 +142,15 @@ def impute_one(
         rhs[equations] += weight * values[:, neighbours].T  # each equation once per offset
     factor = splu(
         matrix,
-        permc_spec="MMD_AT_PLUS_A",
+        permc_spec="NATURAL",  # the unknowns are numbered in nested-dissection order
         diag_pivot_thresh=0.0,
         options={"SymmetricMode": True},
     )
-    solution = factor.solve(rhs).T
+    out[:, unknown] = factor.solve(rhs).T
     if rng is not None:
-        solution = solution + noise[:, None] * rng.standard_normal(solution.shape)
-    out[:, unknown] = solution
+        # drawn for the removed pixels in raster order, whatever the elimination order
+        holes = np.flatnonzero(removed)
+        out[:, holes] += noise[:, None] * rng.standard_normal((channels, holes.size))
     return out.reshape(image.shape)
 
 
