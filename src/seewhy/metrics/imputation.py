@@ -88,43 +88,41 @@ def dissection_order(height: int, width: int) -> np.ndarray:
     return order
 
 
-def _system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray, list]:
-    """The matrix of one mask's system, the removed pixels' flat indices in
-    :func:`dissection_order` (the unknowns' order) and, per neighbour, (equations, kept
-    neighbour's flat index, weight) for the right-hand side."""
-    h, w = removed.shape
-    flat = removed.reshape(-1)
-    order = dissection_order(h, w)
-    unknown = order[flat[order]]
-    count = unknown.size
-    variable = np.full(h * w, -1, dtype=np.int64)
-    variable[unknown] = np.arange(count)
-    rows, cols = np.divmod(unknown, w)
+@lru_cache(maxsize=16)
+def grid_matrix(height: int, width: int) -> sparse.csr_matrix:
+    """(HW, HW) the system with every pixel removed, rows and columns in
+    :func:`dissection_order`: each pixel's sum of in-image neighbour weights on the
+    diagonal, ``-w_ij`` for each neighbour. A mask's matrix is its principal submatrix on
+    the removed pixels (the diagonal does not depend on the mask)."""
+    order = dissection_order(height, width)
+    count = order.size
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count)
+    rows, cols = np.divmod(order, width)
     diagonal = np.zeros(count)
-    entries_i, entries_j, entries_v, known = [], [], [], []
+    entries_i, entries_j, entries_v = [np.arange(count)], [np.arange(count)], []
     for dr, dc, weight in NEIGHBOURS:
         r, c = rows + dr, cols + dc
-        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
         diagonal[inside] += weight
-        equations = np.flatnonzero(inside)
-        neighbour = r[inside] * w + c[inside]
-        missing = flat[neighbour]
-        entries_i.append(equations[missing])
-        entries_j.append(variable[neighbour[missing]])
-        entries_v.append(np.full(int(missing.sum()), -weight))
-        known.append((equations[~missing], neighbour[~missing], weight))
-    diagonal_index = np.arange(count)
-    matrix = sparse.csc_matrix(
-        (
-            np.concatenate([*entries_v, diagonal]),
-            (
-                np.concatenate([*entries_i, diagonal_index]),
-                np.concatenate([*entries_j, diagonal_index]),
-            ),
-        ),
-        shape=(count, count),
-    )
-    return matrix, unknown, known
+        entries_i.append(np.flatnonzero(inside))
+        entries_j.append(rank[r[inside] * width + c[inside]])
+        entries_v.append(np.full(int(inside.sum()), -weight))
+    indices = (np.concatenate(entries_i), np.concatenate(entries_j))
+    values = np.concatenate([diagonal, *entries_v])
+    return sparse.csr_matrix((values, indices), shape=(count, count))
+
+
+def _system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray, sparse.csr_matrix]:
+    """The matrix of one mask's system, the removed pixels' flat indices in
+    :func:`dissection_order` (the unknowns' order) and their rows of
+    :func:`grid_matrix` (whose kept columns give the right-hand side)."""
+    h, w = removed.shape
+    order = dissection_order(h, w)
+    positions = np.flatnonzero(removed.reshape(-1)[order])
+    rows = grid_matrix(h, w)[positions]
+    # symmetric: the transpose of the CSR submatrix is its CSC form, without a copy
+    return rows[:, positions].T, order[positions], rows
 
 
 def impute_one(
@@ -136,10 +134,10 @@ def impute_one(
     out = values.copy()
     if not removed.any():
         return out.reshape(image.shape)
-    matrix, unknown, known = _system(removed)
-    rhs = np.zeros((unknown.size, channels))
-    for equations, neighbours, weight in known:
-        rhs[equations] += weight * values[:, neighbours].T  # each equation once per offset
+    matrix, unknown, rows = _system(removed)
+    kept = values[:, dissection_order(*removed.shape)].T  # (HW, C) in elimination order
+    kept[removed.reshape(-1)[dissection_order(*removed.shape)]] = 0
+    rhs = -(rows @ kept)  # sum over the kept neighbours j of w_ij v_j
     factor = splu(
         matrix,
         permc_spec="NATURAL",  # the unknowns are numbered in nested-dissection order
