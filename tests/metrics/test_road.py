@@ -9,7 +9,7 @@ from helpers.models import TinyGapNet, dirty, snapshot
 
 import seewhy
 from seewhy.metrics import road, road_combined, road_impute
-from seewhy.metrics.imputation import LEAF, dissection_order
+from seewhy.metrics.dissection import LEAF, dissection_order
 from seewhy.metrics.road import removal_order
 
 

@@ -28,7 +28,6 @@ faster.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sparse
@@ -36,93 +35,77 @@ import torch
 from scipy.sparse.linalg import splu
 
 from seewhy.errors import OptionError
+from seewhy.metrics.dissection import NEIGHBOURS, plan
 
 __all__ = ["road_impute"]
 
-#: (row offset, column offset, weight) of the 8 neighbours.
-NEIGHBOURS = (
-    (-1, -1, 1 / 12),
-    (-1, 0, 1 / 6),
-    (-1, 1, 1 / 12),
-    (0, -1, 1 / 6),
-    (0, 1, 1 / 6),
-    (1, -1, 1 / 12),
-    (1, 0, 1 / 6),
-    (1, 1, 1 / 12),
-)
 
-
-#: rectangles of at most this many pixels end the dissection (eliminated row by row).
-LEAF = 16
-
-
-@lru_cache(maxsize=16)
-def dissection_order(height: int, width: int) -> np.ndarray:
-    """(H*W,) the pixels of an ``height`` x ``width`` grid in a nested-dissection
-    elimination order (George 1973, "Nested dissection of a regular finite element mesh").
-
-    The grid is cut by its middle column or row (the longer side), each half again, down
-    to rectangles of at most :data:`LEAF` pixels; a cut is eliminated after both of its
-    halves (deepest cuts first). One line separates the halves for the 8-neighbour stencil.
-    """
-    grid = np.arange(height * width).reshape(height, width)
-    depths: list[list[np.ndarray]] = []
-    stack = [(0, 0, height, 0, width)]
-    while stack:
-        depth, r0, r1, c0, c1 = stack.pop()
-        rows, cols = r1 - r0, c1 - c0
-        if rows * cols <= LEAF:
-            separator = grid[r0:r1, c0:c1].reshape(-1)
-        elif cols >= rows:
-            mid = c0 + cols // 2
-            separator = grid[r0:r1, mid]
-            stack += [(depth + 1, r0, r1, c0, mid), (depth + 1, r0, r1, mid + 1, c1)]
-        else:
-            mid = r0 + rows // 2
-            separator = grid[mid, c0:c1]
-            stack += [(depth + 1, r0, mid, c0, c1), (depth + 1, mid + 1, r1, c0, c1)]
-        depths += [[] for _ in range(depth + 1 - len(depths))]
-        depths[depth].append(separator)
-    order = np.concatenate([part for level in reversed(depths) for part in level])
-    order.setflags(write=False)
-    return order
-
-
-@lru_cache(maxsize=16)
-def grid_matrix(height: int, width: int) -> sparse.csr_matrix:
-    """(HW, HW) the system with every pixel removed, rows and columns in
-    :func:`dissection_order`: each pixel's sum of in-image neighbour weights on the
-    diagonal, ``-w_ij`` for each neighbour. A mask's matrix is its principal submatrix on
-    the removed pixels (the diagonal does not depend on the mask)."""
-    order = dissection_order(height, width)
-    count = order.size
-    rank = np.empty(count, dtype=np.int64)
-    rank[order] = np.arange(count)
-    rows, cols = np.divmod(order, width)
-    diagonal = np.zeros(count)
-    entries_i, entries_j, entries_v = [np.arange(count)], [np.arange(count)], []
+def kept_sum(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """(C, H*W + 1) ``sum_{j in N(i), j kept} w_ij v_j`` at every pixel ``i``, then 0."""
+    channels, height, width = image.shape
+    padded = np.pad(image * ~removed, ((0, 0), (1, 1), (1, 1)))
+    total = np.zeros(image.shape)
     for dr, dc, weight in NEIGHBOURS:
-        r, c = rows + dr, cols + dc
-        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-        diagonal[inside] += weight
-        entries_i.append(np.flatnonzero(inside))
-        entries_j.append(rank[r[inside] * width + c[inside]])
-        entries_v.append(np.full(int(inside.sum()), -weight))
-    indices = (np.concatenate(entries_i), np.concatenate(entries_j))
-    values = np.concatenate([diagonal, *entries_v])
-    return sparse.csr_matrix((values, indices), shape=(count, count))
+        total += weight * padded[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+    return np.concatenate([total.reshape(channels, -1), np.zeros((channels, 1))], axis=1)
 
 
-def _system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray, sparse.csr_matrix]:
-    """The matrix of one mask's system, the removed pixels' flat indices in
-    :func:`dissection_order` (the unknowns' order) and their rows of
-    :func:`grid_matrix` (whose kept columns give the right-hand side)."""
-    h, w = removed.shape
-    order = dissection_order(h, w)
-    positions = np.flatnonzero(removed.reshape(-1)[order])
-    rows = grid_matrix(h, w)[positions]
-    # symmetric: the transpose of the CSR submatrix is its CSC form, without a copy
-    return rows[:, positions].T, order[positions], rows
+def solve_system(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """(C, H*W) ``image`` (C, H, W) with its ``removed`` (H, W) pixels replaced by the
+    solution of the imputation system, by the leaf condensation of
+    :mod:`seewhy.metrics.dissection`."""
+    channels, height, width = image.shape
+    layout = plan(height, width)
+    out = image.reshape(channels, -1).copy()
+    mask = np.append(removed.reshape(-1), False).astype(np.float64)
+    rhs = kept_sum(image, removed)
+    # the leaves: dense blocks, identity rows for their kept (and padding) pixels
+    in_leaf, in_ring = mask[layout.leaf_pixels], mask[layout.ring_pixels]
+    block = layout.leaf_block * in_leaf[:, :, None] * in_leaf[:, None, :]
+    diagonal = np.arange(block.shape[1])
+    block[:, diagonal, diagonal] += 1 - in_leaf
+    coupling = layout.leaf_ring * in_ring[:, :, None] * in_leaf[:, None, :]  # A_rL
+    leaf_rhs = rhs[:, layout.leaf_pixels].transpose(1, 2, 0) * in_leaf[..., None]
+    ring = coupling.shape[1]
+    solved = np.linalg.solve(block, np.concatenate([coupling.transpose(0, 2, 1), leaf_rhs], 2))
+    to_ring, leaf_only = solved[..., :ring], solved[..., ring:]  # A_LL^-1 A_Lr, A_LL^-1 b_L
+    # the separators: the Schur complement and its right-hand side
+    count = layout.separators.size
+    x_separators = np.zeros((count + 1, channels))
+    chosen = np.flatnonzero(mask[layout.separators])
+    if chosen.size:
+        nnz = layout.schur.nnz
+        stencil = layout.stencil_weights * mask[layout.stencil_rows] * mask[layout.stencil_cols]
+        data = np.bincount(
+            np.concatenate([layout.stencil_slots, layout.clique_slots.reshape(-1)]),
+            weights=np.concatenate([stencil, -(coupling @ to_ring).reshape(-1)]),
+            minlength=nnz + 1,
+        )[:nnz]
+        schur = sparse.csr_matrix(
+            (data, layout.schur.indices, layout.schur.indptr), layout.schur.shape
+        )
+        spread = (coupling @ leaf_only).reshape(-1, channels)  # A_SL A_LL^-1 b_L, per ring pixel
+        slots = layout.ring_slots.reshape(-1)
+        separator_rhs = rhs[:, layout.separators].T - np.stack(
+            [
+                np.bincount(slots, spread[:, c], minlength=count + 1)[:count]
+                for c in range(channels)
+            ],
+            axis=1,
+        )
+        matrix = schur[chosen][:, chosen].T  # symmetric: the CSR transpose is its CSC form
+        factor = splu(
+            matrix.tocsc(),
+            permc_spec="NATURAL",  # already in nested-dissection order
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+        x_separators[chosen] = factor.solve(separator_rhs[chosen])
+        out[:, layout.separators[chosen]] = x_separators[chosen].T
+    x_leaves = leaf_only - to_ring @ x_separators[layout.ring_slots]
+    inside = in_leaf > 0
+    out[:, layout.leaf_pixels[inside]] = x_leaves[inside].T
+    return out
 
 
 def impute_one(
@@ -130,23 +113,10 @@ def impute_one(
 ) -> np.ndarray:
     """(C, H, W) float64 ``image`` with its ``removed`` (H, W) pixels imputed."""
     channels = image.shape[0]
-    values = image.reshape(channels, -1)
-    out = values.copy()
     if not removed.any():
-        return out.reshape(image.shape)
-    matrix, unknown, rows = _system(removed)
-    kept = values[:, dissection_order(*removed.shape)].T  # (HW, C) in elimination order
-    kept[removed.reshape(-1)[dissection_order(*removed.shape)]] = 0
-    rhs = -(rows @ kept)  # sum over the kept neighbours j of w_ij v_j
-    factor = splu(
-        matrix,
-        permc_spec="NATURAL",  # the unknowns are numbered in nested-dissection order
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    out[:, unknown] = factor.solve(rhs).T
+        return image.copy()
+    out = solve_system(image, removed)
     if rng is not None:
-        # drawn for the removed pixels in raster order, whatever the elimination order
         holes = np.flatnonzero(removed)
         out[:, holes] += noise[:, None] * rng.standard_normal((channels, holes.size))
     return out.reshape(image.shape)
