@@ -119,6 +119,10 @@ class Plan:
         clique_slots: (K, R, R) where each ring-pair entry goes in ``schur.data`` (``nnz``
             for padding).
         ring_slots: (K, R) each ring pixel's separator index (``S`` for padding).
+        leaf_inverse: (K, B, B) ``A_LL^-1`` of each leaf with all its pixels removed.
+        to_ring: (K, B, R) ``A_LL^-1 A_Lr`` of each leaf with all its pixels removed.
+        clique: (K, R, R) ``A_rL A_LL^-1 A_Lr`` of each leaf with all its pixels removed.
+        removed_schur: (nnz,) ``schur.data`` with every pixel removed.
     """
 
     height: int
@@ -135,6 +139,10 @@ class Plan:
     stencil_slots: np.ndarray
     clique_slots: np.ndarray
     ring_slots: np.ndarray
+    leaf_inverse: np.ndarray
+    to_ring: np.ndarray
+    clique: np.ndarray
+    removed_schur: np.ndarray
 
 
 @lru_cache(maxsize=16)
@@ -196,6 +204,21 @@ def plan(height: int, width: int) -> Plan:
     schur.has_sorted_indices = True
     clique_slots = np.full(pair_rows.shape, keys.size)
     clique_slots[real] = np.searchsorted(keys, (pair_rows * count + pair_cols)[real])
+    real = leaf_pixels < n
+    full_block = leaf_block.copy()
+    diagonal = np.arange(leaf_pixels.shape[1])
+    full_block[:, diagonal, diagonal] += ~real  # padding: identity rows
+    # a leaf without a ring is the whole image: all removed is no system (never asked)
+    full_block[:, diagonal, diagonal] += (ring_pixels == n).all(1)[:, None]
+    leaf_inverse = np.linalg.inv(full_block)
+    to_ring = leaf_inverse @ leaf_ring.transpose(0, 2, 1)
+    clique = leaf_ring @ to_ring
+    stencil_slots = np.searchsorted(keys, s_rows * count + s_cols)
+    removed_schur = np.bincount(
+        np.concatenate([stencil_slots, clique_slots.reshape(-1)]),
+        weights=np.concatenate([np.concatenate(stencil_weights), -clique.reshape(-1)]),
+        minlength=keys.size + 1,
+    )[: keys.size]
     return Plan(
         height=height,
         width=width,
@@ -208,7 +231,11 @@ def plan(height: int, width: int) -> Plan:
         stencil_rows=separators[s_rows],
         stencil_cols=separators[s_cols],
         stencil_weights=np.concatenate(stencil_weights),
-        stencil_slots=np.searchsorted(keys, s_rows * count + s_cols),
+        stencil_slots=stencil_slots,
         clique_slots=clique_slots,
         ring_slots=np.where(ring_index >= 0, ring_index, count),
+        leaf_inverse=leaf_inverse,
+        to_ring=to_ring,
+        clique=clique,
+        removed_schur=removed_schur,
     )

@@ -53,42 +53,73 @@ def kept_sum(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
 def solve_system(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     """(C, H*W) ``image`` (C, H, W) with its ``removed`` (H, W) pixels replaced by the
     solution of the imputation system, by the leaf condensation of
-    :mod:`seewhy.metrics.dissection`."""
+    :mod:`seewhy.metrics.dissection`.
+
+    A leaf whose pixels are all removed uses the plan's precomputed ``A_LL^-1`` (the ring's
+    kept pixels only drop rows and columns that are never read); only the leaves on the
+    edge of the removed region (some pixels kept) are solved here, and the Schur complement
+    is the plan's all-removed one corrected for the leaves that are not all removed.
+    """
     channels, height, width = image.shape
     layout = plan(height, width)
+    n = height * width
     out = image.reshape(channels, -1).copy()
-    mask = np.append(removed.reshape(-1), False).astype(np.float64)
+    mask = np.append(removed.reshape(-1), False)
     rhs = kept_sum(image, removed)
-    # the leaves: dense blocks, identity rows for their kept (and padding) pixels
-    in_leaf, in_ring = mask[layout.leaf_pixels], mask[layout.ring_pixels]
-    block = layout.leaf_block * in_leaf[:, :, None] * in_leaf[:, None, :]
+    real = layout.leaf_pixels < n
+    in_leaf = mask[layout.leaf_pixels]
+    in_ring = mask[layout.ring_pixels]
+    removed_count = in_leaf.sum(1)
+    full = removed_count == real.sum(1)
+    edge = np.flatnonzero(~full & (removed_count > 0))
+    whole = np.flatnonzero(full)
+    # the edge leaves: dense blocks, identity rows for their kept (and padding) pixels
+    part = in_leaf[edge].astype(np.float64)
+    block = layout.leaf_block[edge] * part[:, :, None] * part[:, None, :]
     diagonal = np.arange(block.shape[1])
-    block[:, diagonal, diagonal] += 1 - in_leaf
-    coupling = layout.leaf_ring * in_ring[:, :, None] * in_leaf[:, None, :]  # A_rL
-    leaf_rhs = rhs[:, layout.leaf_pixels].transpose(1, 2, 0) * in_leaf[..., None]
+    block[:, diagonal, diagonal] += 1 - part
+    coupling = layout.leaf_ring[edge] * in_ring[edge][:, :, None] * part[:, None, :]  # A_rL
+    leaf_rhs = rhs[:, layout.leaf_pixels].transpose(1, 2, 0)  # (K, B, C)
     ring = coupling.shape[1]
-    solved = np.linalg.solve(block, np.concatenate([coupling.transpose(0, 2, 1), leaf_rhs], 2))
-    to_ring, leaf_only = solved[..., :ring], solved[..., ring:]  # A_LL^-1 A_Lr, A_LL^-1 b_L
+    solved = np.linalg.solve(
+        block, np.concatenate([coupling.transpose(0, 2, 1), leaf_rhs[edge] * part[..., None]], 2)
+    )
+    edge_to_ring, edge_only = solved[..., :ring], solved[..., ring:]
+    whole_only = layout.leaf_inverse[whole] @ leaf_rhs[whole]  # A_LL^-1 b_L
     # the separators: the Schur complement and its right-hand side
     count = layout.separators.size
     x_separators = np.zeros((count + 1, channels))
     chosen = np.flatnonzero(mask[layout.separators])
     if chosen.size:
+        touched = in_ring.any(1)
+        empty = np.flatnonzero(touched & (removed_count == 0))
+        near = touched[edge]
+        correction = np.concatenate(
+            [
+                layout.clique[empty].reshape(-1),
+                (layout.clique[edge[near]] - coupling[near] @ edge_to_ring[near]).reshape(-1),
+            ]
+        )
+        slots = np.concatenate(
+            [layout.clique_slots[empty].reshape(-1), layout.clique_slots[edge[near]].reshape(-1)]
+        )
         nnz = layout.schur.nnz
-        stencil = layout.stencil_weights * mask[layout.stencil_rows] * mask[layout.stencil_cols]
-        data = np.bincount(
-            np.concatenate([layout.stencil_slots, layout.clique_slots.reshape(-1)]),
-            weights=np.concatenate([stencil, -(coupling @ to_ring).reshape(-1)]),
-            minlength=nnz + 1,
-        )[:nnz]
+        data = layout.removed_schur + np.bincount(slots, correction, minlength=nnz + 1)[:nnz]
         schur = sparse.csr_matrix(
             (data, layout.schur.indices, layout.schur.indptr), layout.schur.shape
         )
-        spread = (coupling @ leaf_only).reshape(-1, channels)  # A_SL A_LL^-1 b_L, per ring pixel
-        slots = layout.ring_slots.reshape(-1)
+        spread = np.concatenate(
+            [
+                (layout.leaf_ring[whole] @ whole_only).reshape(-1, channels),
+                (coupling @ edge_only).reshape(-1, channels),
+            ]
+        )
+        targets = np.concatenate(
+            [layout.ring_slots[whole].reshape(-1), layout.ring_slots[edge].reshape(-1)]
+        )
         separator_rhs = rhs[:, layout.separators].T - np.stack(
             [
-                np.bincount(slots, spread[:, c], minlength=count + 1)[:count]
+                np.bincount(targets, spread[:, c], minlength=count + 1)[:count]
                 for c in range(channels)
             ],
             axis=1,
@@ -102,9 +133,12 @@ def solve_system(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
         )
         x_separators[chosen] = factor.solve(separator_rhs[chosen])
         out[:, layout.separators[chosen]] = x_separators[chosen].T
-    x_leaves = leaf_only - to_ring @ x_separators[layout.ring_slots]
-    inside = in_leaf > 0
-    out[:, layout.leaf_pixels[inside]] = x_leaves[inside].T
+    x_whole = whole_only - layout.to_ring[whole] @ x_separators[layout.ring_slots[whole]]
+    x_edge = edge_only - edge_to_ring @ x_separators[layout.ring_slots[edge]]
+    inside = real[whole]
+    out[:, layout.leaf_pixels[whole][inside]] = x_whole[inside].T
+    inside = in_leaf[edge]
+    out[:, layout.leaf_pixels[edge][inside]] = x_edge[inside].T
     return out
 
 
