@@ -60,22 +60,59 @@ def hole_cases() -> list[tuple[str, torch.Tensor]]:
 
 @pytest.mark.parametrize("case", hole_cases(), ids=lambda case: case[0])
 def test_road_impute_solves_pytorch_grad_cams_system_on_hard_masks(case):
-    """Against the authors' system (pytorch-grad-cam's ``setup_sparse_system``) solved by
-    SciPy's ``spsolve`` in float64: the elimination order must not change the solution."""
-    from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
-    from scipy.sparse import csc_matrix
-    from scipy.sparse.linalg import spsolve
-
+    """Against the authors' system solved by ``spsolve`` in float64: the elimination order
+    and the leaf condensation must not change the solution."""
     _, removed = case
     torch.manual_seed(2)
     image = torch.randn(3, *removed.shape, dtype=torch.float64)
     ours = road_impute(image, removed, noise=0)
     assert torch.equal(ours[:, ~removed], image[:, ~removed])  # kept pixels untouched
     if removed.any():
-        kept = (~removed).double().numpy()
-        matrix, rhs = NoisyLinearImputer.setup_sparse_system(kept, image.numpy(), neighbors_weights)
-        expected = spsolve(csc_matrix(matrix), rhs).reshape(-1, 3).T
+        expected = authors_solution(image, removed)
         np.testing.assert_allclose(ours[:, removed].numpy(), expected, atol=1e-10, rtol=0)
+
+
+def authors_solution(image: torch.Tensor, removed: torch.Tensor) -> np.ndarray:
+    """(C, removed count) the authors' system (pytorch-grad-cam's ``setup_sparse_system``)
+    solved by SciPy's ``spsolve`` in float64."""
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.linalg import spsolve
+
+    kept = (~removed).double().numpy()
+    matrix, rhs = NoisyLinearImputer.setup_sparse_system(kept, image.numpy(), neighbors_weights)
+    return spsolve(csc_matrix(matrix), rhs).reshape(-1, image.shape[0]).T
+
+
+@pytest.mark.parametrize("leaf", [4, 16, 64, 400])
+def test_road_impute_does_not_depend_on_the_leaf_size(leaf, monkeypatch):
+    """Blobs (a smooth map's top and bottom shares, as ROAD removes them) and scattered
+    pixels on a 53 x 70 image, condensed with leaves of 4 to 400 pixels."""
+    from seewhy.metrics import dissection
+
+    monkeypatch.setattr(dissection, "LEAF", leaf)
+    dissection.plan.cache_clear()
+    dissection.dissection_order.cache_clear()
+    try:
+        generator = torch.Generator().manual_seed(leaf)
+        image = torch.randn(3, 53, 70, dtype=torch.float64, generator=generator)
+        smooth = torch.nn.functional.interpolate(
+            torch.rand(1, 1, 5, 6, generator=generator), size=(53, 70), mode="bilinear"
+        )[0, 0]
+        order = smooth.flatten().argsort(descending=True)
+        for share in (0.1, 0.5, 0.9):
+            for ranked in (order, order.flip(0)):
+                removed = torch.zeros(53 * 70, dtype=torch.bool)
+                removed[ranked[: int(53 * 70 * share)]] = True
+                removed = removed.view(53, 70)
+                ours = road_impute(image, removed, noise=0)[:, removed].numpy()
+                np.testing.assert_allclose(ours, authors_solution(image, removed), atol=1e-10)
+        scattered = torch.rand(53, 70, generator=generator) < 0.6
+        ours = road_impute(image, scattered, noise=0)[:, scattered].numpy()
+        np.testing.assert_allclose(ours, authors_solution(image, scattered), atol=1e-10)
+    finally:
+        dissection.plan.cache_clear()
+        dissection.dissection_order.cache_clear()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (4, 4), (5, 9), (17, 16), (224, 224)])

@@ -43,7 +43,7 @@ NEIGHBOURS = (
 )
 
 #: rectangles of at most this many pixels end the dissection (condensed densely).
-LEAF = 16
+LEAF = 64
 
 
 def _cuts(height: int, width: int) -> tuple[list[list[np.ndarray]], list[tuple[int, ...]]]:
@@ -95,12 +95,14 @@ def _weights(first: np.ndarray, second: np.ndarray, width: int, degree: np.ndarr
     ``n = len(degree) - 1`` gives 0): the degree on the diagonal, ``-w_ij`` for neighbours."""
     n = degree.size - 1
     real = (first < n) & (second < n)
-    dr = np.where(real, first // width - second // width, 9)
-    dc = np.where(real, first % width - second % width, 9)
-    out = np.where(real & (first == second), degree[np.minimum(first, n)], 0.0)
+    dr = first // width - second // width
+    dc = first % width - second % width
+    near = real & (np.abs(dr) <= 1) & (np.abs(dc) <= 1)
+    table = np.zeros((3, 3))
     for r, c, weight in NEIGHBOURS:
-        out = np.where(real & (dr == r) & (dc == c), -weight, out)
-    return out
+        table[r + 1, c + 1] = -weight
+    out = np.where(near, table[np.clip(dr, -1, 1) + 1, np.clip(dc, -1, 1) + 1], 0.0)
+    return np.where(real & (first == second), degree[np.minimum(first, n)], out)
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,8 @@ def plan(height: int, width: int) -> Plan:
     pair_cols = np.broadcast_to(ring_index[:, None, :], pair_rows.shape)
     real = (pair_rows >= 0) & (pair_cols >= 0)
     count = separators.size
-    keys = np.unique(
-        np.concatenate([s_rows * count + s_cols, (pair_rows * count + pair_cols)[real]])
-    )
+    keys = np.sort(np.concatenate([s_rows * count + s_cols, (pair_rows * count + pair_cols)[real]]))
+    keys = keys[np.append(keys[:1] == keys[:1], keys[1:] != keys[:-1])]  # np.unique, unhashed
     schur = sparse.csr_matrix(
         (np.zeros(keys.size), (keys // count, keys % count)), shape=(count, count)
     )
