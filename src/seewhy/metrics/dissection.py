@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sparse
 
-__all__ = ["LEAF", "NEIGHBOURS", "Plan", "dissection_order", "plan"]
+__all__ = ["LEAF", "NEIGHBOURS", "Plan", "dissection_order", "leaf_weights", "plan"]
 
 #: (row offset, column offset, weight) of the 8 neighbours (the authors' weights).
 NEIGHBOURS = (
@@ -90,7 +90,9 @@ def _degree(height: int, width: int) -> np.ndarray:
     return np.append(degree.reshape(-1), 0.0)
 
 
-def _weights(first: np.ndarray, second: np.ndarray, width: int, degree: np.ndarray) -> np.ndarray:
+def leaf_weights(
+    first: np.ndarray, second: np.ndarray, width: int, degree: np.ndarray
+) -> np.ndarray:
     """``A_ij`` with every pixel removed, for pixel arrays of the same shape (padding
     ``n = len(degree) - 1`` gives 0): the degree on the diagonal, ``-w_ij`` for neighbours."""
     n = degree.size - 1
@@ -112,7 +114,7 @@ class Plan:
     Attributes:
         leaf_pixels: (K, B) the pixels of each leaf, padded with ``n``.
         ring_pixels: (K, R) the pixels around each leaf inside the image, padded with ``n``.
-        leaf_block: (K, B, B) ``A_LL`` of each leaf with all its pixels removed.
+        degree: (H*W + 1,) each pixel's sum of in-image neighbour weights, then 0.
         leaf_ring: (K, R, B) ``A_rL``: the ring's couplings to the leaf.
         separators: (S,) the separator pixels in elimination order.
         schur: (S, S) CSR pattern of ``A_SS`` plus every leaf's ring clique.
@@ -131,7 +133,7 @@ class Plan:
     width: int
     leaf_pixels: np.ndarray
     ring_pixels: np.ndarray
-    leaf_block: np.ndarray
+    degree: np.ndarray
     leaf_ring: np.ndarray
     separators: np.ndarray
     schur: sparse.csr_matrix
@@ -147,7 +149,7 @@ class Plan:
     removed_schur: np.ndarray
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # about 70 MB each at 224 x 224
 def plan(height: int, width: int) -> Plan:
     """The elimination plan of an ``height`` x ``width`` grid (see the module)."""
     n = height * width
@@ -167,8 +169,8 @@ def plan(height: int, width: int) -> Plan:
     for k, (block, ring) in enumerate(zip(blocks, rings)):
         leaf_pixels[k, : len(block)] = block
         ring_pixels[k, : len(ring)] = ring
-    leaf_block = _weights(leaf_pixels[:, :, None], leaf_pixels[:, None, :], width, degree)
-    leaf_ring = _weights(ring_pixels[:, :, None], leaf_pixels[:, None, :], width, degree)
+    leaf_block = leaf_weights(leaf_pixels[:, :, None], leaf_pixels[:, None, :], width, degree)
+    leaf_ring = leaf_weights(ring_pixels[:, :, None], leaf_pixels[:, None, :], width, degree)
 
     in_leaf = np.zeros(n + 1, dtype=bool)
     in_leaf[leaf_pixels] = True
@@ -206,7 +208,7 @@ def plan(height: int, width: int) -> Plan:
     clique_slots = np.full(pair_rows.shape, keys.size)
     clique_slots[real] = np.searchsorted(keys, (pair_rows * count + pair_cols)[real])
     real = leaf_pixels < n
-    full_block = leaf_block.copy()
+    full_block = leaf_block.copy()  # not kept: 20 MB at 224 px, rebuilt for the edge leaves
     diagonal = np.arange(leaf_pixels.shape[1])
     full_block[:, diagonal, diagonal] += ~real  # padding: identity rows
     # a leaf without a ring is the whole image: all removed is no system (never asked)
@@ -225,7 +227,7 @@ def plan(height: int, width: int) -> Plan:
         width=width,
         leaf_pixels=leaf_pixels,
         ring_pixels=ring_pixels,
-        leaf_block=leaf_block,
+        degree=degree,
         leaf_ring=leaf_ring,
         separators=separators,
         schur=schur,

@@ -35,7 +35,7 @@ import torch
 from scipy.sparse.linalg import splu
 
 from seewhy.errors import OptionError
-from seewhy.metrics.dissection import NEIGHBOURS, plan
+from seewhy.metrics.dissection import NEIGHBOURS, leaf_weights, plan
 
 __all__ = ["road_impute"]
 
@@ -75,7 +75,9 @@ def solve_system(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     whole = np.flatnonzero(full)
     # the edge leaves: dense blocks, identity rows for their kept (and padding) pixels
     part = in_leaf[edge].astype(np.float64)
-    block = layout.leaf_block[edge] * part[:, :, None] * part[:, None, :]
+    pixels = layout.leaf_pixels[edge]
+    block = leaf_weights(pixels[:, :, None], pixels[:, None, :], width, layout.degree)
+    block *= part[:, :, None] * part[:, None, :]
     diagonal = np.arange(block.shape[1])
     block[:, diagonal, diagonal] += 1 - part
     coupling = layout.leaf_ring[edge] * in_ring[edge][:, :, None] * part[:, None, :]  # A_rL
