@@ -84,6 +84,23 @@ def authors_solution(image: torch.Tensor, removed: torch.Tensor) -> np.ndarray:
     return spsolve(csc_matrix(matrix), rhs).reshape(-1, image.shape[0]).T
 
 
+@pytest.mark.parametrize("case", hole_cases()[:8], ids=lambda case: case[0])
+def test_road_impute_without_a_plan_past_planned_pixels(case, monkeypatch):
+    """Images past ``PLANNED_PIXELS`` are solved by SuperLU on the whole system: the same."""
+    from seewhy.metrics import imputation
+
+    _, removed = case
+    image = torch.randn(3, *removed.shape, dtype=torch.float64)
+    planned = road_impute(image, removed, noise=0.02, seed=4)
+    monkeypatch.setattr(imputation, "PLANNED_PIXELS", 0)
+    whole = road_impute(image, removed, noise=0.02, seed=4)
+    torch.testing.assert_close(whole, planned, atol=1e-10, rtol=0)
+    if removed.any():
+        expected = authors_solution(image, removed)
+        ours = road_impute(image, removed, noise=0)[:, removed].numpy()
+        np.testing.assert_allclose(ours, expected, atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("leaf", [4, 16, 64, 400])
 def test_road_impute_does_not_depend_on_the_leaf_size(leaf, monkeypatch):
     """Blobs (a smooth map's top and bottom shares, as ROAD removes them) and scattered

@@ -25,7 +25,9 @@ inside of a removed region) has mask-independent algebra, precomputed in the pla
 leaves on the edge of the removed region are solved per mask. Measured on one core for a
 224 x 224 image (a smooth 7 x 7 map upsampled, MoRF + LeRF at 10..90 %, 18 masks): 1.1-1.3 s
 in all, against 2.1-2.3 s for SuperLU with minimum degree on the whole system (0.12 s
-against 0.27 s at 90 % removed; about the same at 10 %), plus 0.3 s once for the plan.
+against 0.27 s at 90 % removed; about the same at 10 %), plus 0.3 s once for the plan
+(60 MB, kept for up to 4 sizes). Images of more than :data:`PLANNED_PIXELS` pixels are
+solved without a plan, by SuperLU on each mask's whole system (:func:`solve_whole`).
 The factorization of the separators is still most of it. A batched full-grid multifrontal
 Cholesky in torch, multigrid-preconditioned CG and float32 factorizations with refinement
 were tried and were no faster on the CPU (memory-bound or Python-bound); SuperLU holds the
@@ -156,6 +158,60 @@ def solve_system(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return out
 
 
+#: images of more pixels are solved without a plan (its memory grows with the image:
+#: about 60 MB at 224 x 224), by SuperLU on the whole system of each mask.
+PLANNED_PIXELS = 300 * 300
+
+
+def whole_system(removed: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray]:
+    """The matrix of one mask's system and the removed pixels' flat indices (its unknowns)."""
+    h, w = removed.shape
+    flat = removed.reshape(-1)
+    unknown = np.flatnonzero(flat)
+    count = unknown.size
+    variable = np.full(h * w, -1, dtype=np.int64)
+    variable[unknown] = np.arange(count)
+    rows, cols = np.divmod(unknown, w)
+    diagonal = np.zeros(count)
+    entries_i, entries_j, entries_v = [], [], []
+    for dr, dc, weight in NEIGHBOURS:
+        r, c = rows + dr, cols + dc
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        diagonal[inside] += weight
+        equations = np.flatnonzero(inside)
+        neighbour = r[inside] * w + c[inside]
+        missing = flat[neighbour]
+        entries_i.append(equations[missing])
+        entries_j.append(variable[neighbour[missing]])
+        entries_v.append(np.full(int(missing.sum()), -weight))
+    diagonal_index = np.arange(count)
+    matrix = sparse.csc_matrix(
+        (
+            np.concatenate([*entries_v, diagonal]),
+            (
+                np.concatenate([*entries_i, diagonal_index]),
+                np.concatenate([*entries_j, diagonal_index]),
+            ),
+        ),
+        shape=(count, count),
+    )
+    return matrix, unknown
+
+
+def solve_whole(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """(C, H*W) as :func:`solve_system`, by SuperLU (minimum degree on ``A + A^T``) on the
+    whole system: slower, but its memory only grows with the removed pixels."""
+    channels = image.shape[0]
+    out = image.reshape(channels, -1).copy()
+    matrix, unknown = whole_system(removed)
+    rhs = kept_sum(image, removed)[:, unknown].T
+    factor = splu(
+        matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+    )
+    out[:, unknown] = factor.solve(rhs).T
+    return out
+
+
 def impute_one(
     image: np.ndarray, removed: np.ndarray, noise: np.ndarray, rng: np.random.Generator | None
 ) -> np.ndarray:
@@ -163,7 +219,8 @@ def impute_one(
     channels = image.shape[0]
     if not removed.any():
         return image.copy()
-    out = solve_system(image, removed)
+    small = removed.size <= PLANNED_PIXELS
+    out = solve_system(image, removed) if small else solve_whole(image, removed)
     if rng is not None:
         holes = np.flatnonzero(removed)
         out[:, holes] += noise[:, None] * rng.standard_normal((channels, holes.size))
