@@ -14,10 +14,13 @@ pixels ``S``, is solved as
     (A_{SS} - A_{SL} A_{LL}^{-1} A_{LS})\\, x_S = b_S - A_{SL} A_{LL}^{-1} b_L, \\qquad
     x_L = A_{LL}^{-1} (b_L - A_{LS} x_S)
 
-with ``A_LL`` block diagonal (one dense block per leaf, all solved in one batched
-``numpy.linalg.solve``) and the Schur complement factorized by SuperLU in nested-dissection
-order. Everything here depends on H and W only and is cached (:func:`plan`); the masks
-enter as 0/1 factors on fixed templates.
+with ``A_LL`` block diagonal (one dense block per leaf) and the Schur complement factorized
+by SuperLU in nested-dissection order. Everything here depends on H and W only and is
+cached (:func:`plan`): the leaves' algebra and the Schur complement with every pixel
+removed. A mask enters as 0/1 factors: a kept pixel's row and column drop out (it is a
+known value), so a leaf whose pixels are all removed keeps the plan's ``A_LL^-1``
+whatever its ring, and only the leaves on the edge of the removed region are solved anew
+(:func:`seewhy.metrics.imputation.solve_system`).
 """
 
 from __future__ import annotations
@@ -118,8 +121,6 @@ class Plan:
         leaf_ring: (K, R, B) ``A_rL``: the ring's couplings to the leaf.
         separators: (S,) the separator pixels in elimination order.
         schur: (S, S) CSR pattern of ``A_SS`` plus every leaf's ring clique.
-        stencil_rows, stencil_cols, stencil_weights: ``A_SS``'s entries (separator indices).
-        stencil_slots: where each ``A_SS`` entry goes in ``schur.data``.
         clique_slots: (K, R, R) where each ring-pair entry goes in ``schur.data`` (``nnz``
             for padding).
         ring_slots: (K, R) each ring pixel's separator index (``S`` for padding).
@@ -137,10 +138,6 @@ class Plan:
     leaf_ring: np.ndarray
     separators: np.ndarray
     schur: sparse.csr_matrix
-    stencil_rows: np.ndarray
-    stencil_cols: np.ndarray
-    stencil_weights: np.ndarray
-    stencil_slots: np.ndarray
     clique_slots: np.ndarray
     ring_slots: np.ndarray
     leaf_inverse: np.ndarray
@@ -231,10 +228,6 @@ def plan(height: int, width: int) -> Plan:
         leaf_ring=leaf_ring,
         separators=separators,
         schur=schur,
-        stencil_rows=separators[s_rows],
-        stencil_cols=separators[s_cols],
-        stencil_weights=np.concatenate(stencil_weights),
-        stencil_slots=stencil_slots,
         clique_slots=clique_slots,
         ring_slots=np.where(ring_index >= 0, ring_index, count),
         leaf_inverse=leaf_inverse,
