@@ -1,7 +1,8 @@
 """Metrics benchmark: deletion / insertion and ROAD beside torchcam and pytorch-grad-cam, on the CPU.
 
 Run ``python bench/metrics.py`` (``--markdown`` for a Markdown table; ``--quick`` for a
-development run: 4 images, one method, pytorch-grad-cam's ROAD on 2 of them).
+development run: 4 images, one method, pytorch-grad-cam's ROAD on 2 of them; ``--road-only``
+for the ROAD rows alone).
 
 The images: scikit-image's ``chelsea``, ``coffee``, ``astronaut``, ``rocket``, ``camera`` and
 matplotlib's ``grace_hopper.jpg``, each as it is, flipped, rotated and cropped, 64 in all,
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 images, gradcam, 2 peer ROADs")
     parser.add_argument("--no-torchcam", action="store_true")
     parser.add_argument(
+        "--road-only", action="store_true", help="only the ROAD rows (no deletion / insertion)"
+    )
+    parser.add_argument(
         "--exact", action="store_true", help="also time seewhy with fast=False (as given)"
     )
     parser.add_argument("--markdown", action="store_true")
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 per_copy = (time.perf_counter() - start) / (args.bare_sample * batch)
             return per_copy * copies
 
-        for method in methods:
+        for method in [] if args.road_only else methods:
             say(f"deletion + insertion, {method}")
 
             def ours(method: str = method, fast: bool = True) -> tuple:

@@ -9,6 +9,7 @@ from helpers.models import TinyGapNet, dirty, snapshot
 
 import seewhy
 from seewhy.metrics import road, road_combined, road_impute
+from seewhy.metrics.dissection import LEAF, dissection_order
 from seewhy.metrics.road import removal_order
 
 
@@ -22,6 +23,126 @@ def test_road_impute_equals_pytorch_grad_cams_imputer_without_noise(share):
     removed[0, 0] = removed[-1, -1] = True  # corners: neighbours outside the image
     expected = NoisyLinearImputer(noise=0)(image, (~removed).float())  # 1: kept
     torch.testing.assert_close(road_impute(image, removed, noise=0), expected, atol=1e-6, rtol=0)
+
+
+def hole_cases() -> list[tuple[str, torch.Tensor]]:
+    """Removed masks the solver must get right: large holes, borders, whole rows, tiny
+    images, single pixels, nothing removed."""
+    generator = torch.Generator().manual_seed(7)
+    big = torch.zeros(30, 41, dtype=torch.bool)
+    big[3:27, 4:38] = True  # one large hole, kept only along the border
+    border = torch.zeros(30, 41, dtype=torch.bool)
+    border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+    rows = torch.zeros(30, 41, dtype=torch.bool)
+    rows[:5], rows[12], rows[-3:] = True, True, True  # whole rows, top and bottom included
+    columns = rows.T.clone()
+    single = torch.zeros(30, 41, dtype=torch.bool)
+    single[0, 0] = single[15, 20] = single[29, 40] = single[0, 17] = True
+    almost = torch.ones(30, 41, dtype=torch.bool)
+    almost[11, 30] = False  # one kept pixel
+    blobs = torch.rand(30, 41, generator=generator) < 0.97
+    return [
+        ("large hole", big),
+        ("border", border),
+        ("whole rows", rows),
+        ("whole columns", columns),
+        ("single pixels", single),
+        ("one kept pixel", almost),
+        ("random 97 %", blobs),
+        ("nothing removed", torch.zeros(30, 41, dtype=torch.bool)),
+        ("1 x 1, nothing removed", torch.zeros(1, 1, dtype=torch.bool)),
+        ("1 x 2", torch.tensor([[True, False]])),
+        ("2 x 2", torch.tensor([[True, True], [True, False]])),
+        ("1 x 6 row", torch.tensor([[False, True, True, True, True, False]])),
+        ("7 x 1 column", torch.tensor([[True], [True], [False], [True], [True], [True], [False]])),
+    ]
+
+
+@pytest.mark.parametrize("case", hole_cases(), ids=lambda case: case[0])
+def test_road_impute_solves_pytorch_grad_cams_system_on_hard_masks(case):
+    """Against the authors' system solved by ``spsolve`` in float64: the elimination order
+    and the leaf condensation must not change the solution."""
+    _, removed = case
+    torch.manual_seed(2)
+    image = torch.randn(3, *removed.shape, dtype=torch.float64)
+    ours = road_impute(image, removed, noise=0)
+    assert torch.equal(ours[:, ~removed], image[:, ~removed])  # kept pixels untouched
+    if removed.any():
+        expected = authors_solution(image, removed)
+        np.testing.assert_allclose(ours[:, removed].numpy(), expected, atol=1e-10, rtol=0)
+
+
+def authors_solution(image: torch.Tensor, removed: torch.Tensor) -> np.ndarray:
+    """(C, removed count) the authors' system (pytorch-grad-cam's ``setup_sparse_system``)
+    solved by SciPy's ``spsolve`` in float64."""
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
+    from scipy.sparse import csc_matrix
+    from scipy.sparse.linalg import spsolve
+
+    kept = (~removed).double().numpy()
+    matrix, rhs = NoisyLinearImputer.setup_sparse_system(kept, image.numpy(), neighbors_weights)
+    return spsolve(csc_matrix(matrix), rhs).reshape(-1, image.shape[0]).T
+
+
+@pytest.mark.parametrize("case", hole_cases()[:8], ids=lambda case: case[0])
+def test_road_impute_without_a_plan_past_planned_pixels(case, monkeypatch):
+    """Images past ``PLANNED_PIXELS`` are solved by SuperLU on the whole system: the same."""
+    from seewhy.metrics import imputation
+
+    _, removed = case
+    image = torch.randn(3, *removed.shape, dtype=torch.float64)
+    planned = road_impute(image, removed, noise=0.02, seed=4)
+    monkeypatch.setattr(imputation, "PLANNED_PIXELS", 0)
+    whole = road_impute(image, removed, noise=0.02, seed=4)
+    torch.testing.assert_close(whole, planned, atol=1e-10, rtol=0)
+    if removed.any():
+        expected = authors_solution(image, removed)
+        ours = road_impute(image, removed, noise=0)[:, removed].numpy()
+        np.testing.assert_allclose(ours, expected, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("leaf", [4, 16, 64, 400])
+def test_road_impute_does_not_depend_on_the_leaf_size(leaf, monkeypatch):
+    """Blobs (a smooth map's top and bottom shares, as ROAD removes them) and scattered
+    pixels on a 53 x 70 image, condensed with leaves of 4 to 400 pixels."""
+    from seewhy.metrics import dissection
+
+    monkeypatch.setattr(dissection, "LEAF", leaf)
+    dissection.plan.cache_clear()
+    dissection.dissection_order.cache_clear()
+    try:
+        generator = torch.Generator().manual_seed(leaf)
+        image = torch.randn(3, 53, 70, dtype=torch.float64, generator=generator)
+        smooth = torch.nn.functional.interpolate(
+            torch.rand(1, 1, 5, 6, generator=generator), size=(53, 70), mode="bilinear"
+        )[0, 0]
+        order = smooth.flatten().argsort(descending=True)
+        for share in (0.1, 0.5, 0.9):
+            for ranked in (order, order.flip(0)):
+                removed = torch.zeros(53 * 70, dtype=torch.bool)
+                removed[ranked[: int(53 * 70 * share)]] = True
+                removed = removed.view(53, 70)
+                ours = road_impute(image, removed, noise=0)[:, removed].numpy()
+                np.testing.assert_allclose(ours, authors_solution(image, removed), atol=1e-10)
+        scattered = torch.rand(53, 70, generator=generator) < 0.6
+        ours = road_impute(image, scattered, noise=0)[:, scattered].numpy()
+        np.testing.assert_allclose(ours, authors_solution(image, scattered), atol=1e-10)
+    finally:
+        dissection.plan.cache_clear()
+        dissection.dissection_order.cache_clear()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (4, 4), (5, 9), (17, 16), (224, 224)])
+def test_dissection_order_is_a_permutation_that_ends_with_the_first_cut(shape):
+    height, width = shape
+    order = dissection_order(height, width)
+    assert sorted(order.tolist()) == list(range(height * width))
+    if height * width > LEAF:  # the first cut (the middle column or row) is eliminated last
+        if width >= height:
+            last = np.arange(height) * width + width // 2
+        else:
+            last = (height // 2) * width + np.arange(width)
+        assert sorted(order[-last.size :].tolist()) == sorted(last.tolist())
 
 
 def test_road_impute_by_hand():

@@ -7,7 +7,8 @@ relevant first) or lowest (LeRF, least relevant first) are removed and filled in
 **noisy linear imputation** (:func:`~seewhy.metrics.road_impute`), and the model scores the imputed image.
 A faithful map makes the MoRF curve fall fast and the LeRF curve stay high.
 
-The imputation (a sparse solve per image, then noise) is :mod:`seewhy.metrics.imputation`.
+The imputation (a sparse solve per image and percentage, then noise) is
+:mod:`seewhy.metrics.imputation`.
 What seewhy follows, and where the reference code (``tleemann/road_evaluation``) and
 pytorch-grad-cam (``pytorch_grad_cam/metrics/road.py``, whose ``NoisyLinearImputer`` is
 the authors' and gives the same numbers as :func:`~seewhy.metrics.road_impute` with ``noise=0``) differ:
@@ -172,7 +173,7 @@ def road(
         batch_size=batch_size,
         fast=fast,
         desc=f"ROAD {order.upper()}",
-        # seconds per image (18 sparse factorizations for MoRF + LeRF): a bar from 2 images
+        # about a second per image (18 imputations for MoRF + LeRF): a bar from 2 images
         progress=progress if progress is not None else n >= 2,
     )
     table = flat.view(n, points).numpy()
