@@ -26,7 +26,7 @@ leaves on the edge of the removed region are solved per mask. Measured on one co
 224 x 224 image (a smooth 7 x 7 map upsampled, MoRF + LeRF at 10..90 %, 18 masks): 1.1-1.3 s
 in all, against 2.1-2.3 s for SuperLU with minimum degree on the whole system (0.12 s
 against 0.27 s at 90 % removed; about the same at 10 %), plus 0.3 s once for the plan
-(60 MB, kept for up to 4 sizes). Images of more than :data:`PLANNED_PIXELS` pixels are
+(60 MB at 224 px, kept for the last size). Images of more than :data:`PLANNED_PIXELS` pixels are
 solved without a plan, by SuperLU on each mask's whole system (:func:`solve_whole`).
 The factorization of the separators is still most of it. A batched full-grid multifrontal
 Cholesky in torch, multigrid-preconditioned CG and float32 factorizations with refinement
