@@ -133,14 +133,7 @@ def _thread_font(size: int, bold: bool, thread: int) -> ImageFont.FreeTypeFont:
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` pixels (at spaces; a word wider
-    than the line stands alone); its own newlines are kept. Remembered per text, font and
-    width: a run's figures repeat most of their labels and captions."""
-    return list(_wrapped(text, font.path, font.size, width))
-
-
-@lru_cache(maxsize=4096)
-def _wrapped(text: str, path: str, size: int, width: float) -> tuple[str, ...]:
-    font = _measuring_font(path, size, threading.get_ident())
+    than the line stands alone); its own newlines are kept."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
@@ -152,13 +145,7 @@ def _wrapped(text: str, path: str, size: int, width: float) -> tuple[str, ...]:
             else:
                 line = candidate
         lines.append(line)
-    return tuple(lines)
-
-
-@lru_cache(maxsize=128)
-def _measuring_font(path: str, size: int, thread: int) -> ImageFont.FreeTypeFont:
-    """A font of ``path`` and ``size`` for measuring text, one per thread."""
-    return ImageFont.truetype(path, size)
+    return lines
 
 
 def _cut(lines: list[str], count: int) -> list[str]:
