@@ -128,7 +128,13 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
 @lru_cache(maxsize=128)
 def _thread_font(size: int, bold: bool, thread: int) -> ImageFont.FreeTypeFont:
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+    with _OPENING:  # FreeType's library is not meant to open faces from two threads at once
+        return ImageFont.truetype(
+            str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size
+        )
+
+
+_OPENING = threading.Lock()
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
