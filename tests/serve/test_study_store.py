@@ -54,3 +54,36 @@ def test_a_trial_is_answered_once_and_studies_are_listed(tmp_path):
     assert [(s["study_id"], s["answers"]) for s in store.studies()] == [(first, 1), (second, 0)]
     assert store.answers(second) == [] and len(store.answers()) == 1
     assert store.trial("missing") is None
+
+
+def test_answers_are_stored_once_and_read_with_their_trial_joined(tmp_path):
+    from seewhy.serve.study_store import ANSWER_COLUMNS, ANSWER_FIELDS, TRIAL_COLUMNS
+
+    store = StudyStore(tmp_path / "s.sqlite3")
+    study = store.add_study({"task": "discrimination"})
+    trial = {name: None for name in TRIAL_COLUMNS}
+    trial.update(
+        trial_id="t1", study_id=study, participant="p", task="discrimination", image="cat.png",
+        method="gradcam", model_a="m", target_class=285, target_label="cat", served_at="now",
+    )  # fmt: skip
+    store.add_trial(trial, 1.0)
+    answer = {"answer": 1, "answer_label": "cat", "correct": 1, "score": None,
+              "response_ms": 900, "server_ms": 950}  # fmt: skip
+    written = store.add_answer(trial, answer)
+    assert list(written) == list(ANSWER_COLUMNS)
+    assert store.answers(study) == [written] and store.answers() == [written]
+    assert store.answered(study, "p") == 1 and store.answered(study, "q") == 0
+    assert store.studies()[0]["answers"] == 1
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:  # each trial column kept once
+        stored = [row[1] for row in db.execute("PRAGMA table_info(answers)")]
+    assert stored == ["answer_id", "trial_id", *ANSWER_FIELDS]
+
+
+def test_a_database_of_the_earlier_layout_is_refused_with_what_to_do(tmp_path):
+    from seewhy.errors import SeewhyError
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE answers (answer_id INTEGER PRIMARY KEY, participant TEXT)")
+    with pytest.raises(SeewhyError, match="earlier layout.*export its CSV"):
+        StudyStore(path)

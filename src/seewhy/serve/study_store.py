@@ -5,9 +5,10 @@ Three tables:
 - ``studies``: each configuration the experimenter saved (JSON), the newest one active.
 - ``trials``: each trial served, with every parameter drawn for it (image, method, models,
   class shown, answer order, which model was shown first) and when.
-- ``answers``: one row per answer: the trial's parameters copied, the participant, the
-  answer, whether it was right (discrimination) or the normalised score (trust), the response
-  time measured in the page and on the server, and when. A trial is answered at most once.
+- ``answers``: one row per answer, keyed by its trial: the answer, whether it was right
+  (discrimination) or the normalised score (trust), the response time measured in the page
+  and on the server, and when. A trial is answered at most once; an answer is read with its
+  trial's parameters joined (:data:`ANSWER_COLUMNS`).
 
 Every call opens its own connection (so any thread may call), the database runs in WAL mode
 (readers do not block the writer), writes take ``BEGIN IMMEDIATE`` behind a process-wide lock,
@@ -25,7 +26,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ANSWER_COLUMNS", "TRIAL_COLUMNS", "AlreadyAnswered", "StudyStore", "utc_now"]
+__all__ = [
+    "ANSWER_COLUMNS",
+    "ANSWER_FIELDS",
+    "TRIAL_COLUMNS",
+    "AlreadyAnswered",
+    "StudyStore",
+    "utc_now",
+]
 
 #: What a trial records, in order.
 TRIAL_COLUMNS = (
@@ -46,10 +54,8 @@ TRIAL_COLUMNS = (
     "option_2_label",
     "served_at",
 )
-#: One answer's row (and the CSV export's columns), in order.
-ANSWER_COLUMNS = (
-    "answer_id",
-    *TRIAL_COLUMNS,
+#: What an answer records besides its trial, in order.
+ANSWER_FIELDS = (
     "answer",
     "answer_label",
     "correct",
@@ -58,6 +64,8 @@ ANSWER_COLUMNS = (
     "server_ms",
     "answered_at",
 )
+#: One answer as read (and the CSV export's columns), in order: its trial's parameters joined.
+ANSWER_COLUMNS = ("answer_id", *TRIAL_COLUMNS, *ANSWER_FIELDS)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -88,21 +96,6 @@ CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study_id, task, participant
 CREATE TABLE IF NOT EXISTS answers (
     answer_id INTEGER PRIMARY KEY AUTOINCREMENT,
     trial_id TEXT NOT NULL UNIQUE REFERENCES trials(trial_id),
-    study_id INTEGER NOT NULL,
-    participant TEXT NOT NULL,
-    task TEXT NOT NULL,
-    image TEXT NOT NULL,
-    method TEXT NOT NULL,
-    model_a TEXT NOT NULL,
-    model_b TEXT,
-    shown_first TEXT,
-    target_class INTEGER NOT NULL,
-    target_label TEXT NOT NULL,
-    option_1_class INTEGER,
-    option_1_label TEXT,
-    option_2_class INTEGER,
-    option_2_label TEXT,
-    served_at TEXT NOT NULL,
     answer INTEGER NOT NULL,
     answer_label TEXT NOT NULL,
     correct INTEGER,
@@ -111,7 +104,6 @@ CREATE TABLE IF NOT EXISTS answers (
     server_ms INTEGER NOT NULL,
     answered_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS answers_by_study ON answers(study_id, task, participant);
 """
 
 
@@ -134,6 +126,15 @@ class StudyStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            answer_columns = {row["name"] for row in db.execute("PRAGMA table_info(answers)")}
+        if "participant" in answer_columns:  # the first layout copied every trial column
+            from seewhy.errors import SeewhyError
+
+            raise SeewhyError(
+                f"study database {self.path} has the earlier layout, whose answers copy their "
+                "trials' columns; export its CSV with the seewhy that wrote it, then give "
+                "--study-db a new file"
+            )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -182,7 +183,8 @@ class StudyStore:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT s.study_id, s.created_at, s.config, COUNT(a.answer_id) AS answers "
-                "FROM studies s LEFT JOIN answers a ON a.study_id = s.study_id "
+                "FROM studies s LEFT JOIN trials t ON t.study_id = s.study_id "
+                "LEFT JOIN answers a ON a.trial_id = t.trial_id "
                 "GROUP BY s.study_id ORDER BY s.study_id"
             ).fetchall()
         return [{**dict(row), "config": json.loads(row["config"])} for row in rows]
@@ -221,41 +223,45 @@ class StudyStore:
     # answers
 
     def add_answer(self, trial: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
-        """Store the answer to ``trial``: its parameters copied, then ``answer``'s fields
-        (answer, answer_label, correct, score, response_ms, server_ms). Raises
+        """Store the answer to ``trial`` (``answer``'s fields: answer, answer_label, correct,
+        score, response_ms, server_ms) and return it as :meth:`answers` reads it. Raises
         :class:`AlreadyAnswered` when the trial has one."""
-        row = {name: trial[name] for name in TRIAL_COLUMNS}
-        row.update(answer)
-        row["answered_at"] = utc_now()
-        names = [name for name in ANSWER_COLUMNS if name != "answer_id"]
+        row = {**answer, "answered_at": utc_now()}
+        names = ["trial_id", *ANSWER_FIELDS]
         try:
             with self._writing() as db:
                 cursor = db.execute(
                     f"INSERT INTO answers ({', '.join(names)}) "
                     f"VALUES ({', '.join('?' * len(names))})",
-                    [row[name] for name in names],
+                    [trial["trial_id"], *(row[name] for name in ANSWER_FIELDS)],
                 )
-                row["answer_id"] = int(cursor.lastrowid or 0)
+                answer_id = int(cursor.lastrowid or 0)
         except sqlite3.IntegrityError:
             raise AlreadyAnswered(trial["trial_id"]) from None
-        return {name: row[name] for name in ANSWER_COLUMNS}
+        return {"answer_id": answer_id, **{n: trial[n] for n in TRIAL_COLUMNS}, **row}
 
     def answers(self, study_id: int | None = None) -> list[dict[str, Any]]:
         """Every answer (of one study, or of all), oldest first, as :data:`ANSWER_COLUMNS`."""
-        query = f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers"
+        columns = [
+            "a.answer_id",
+            *(f"t.{n}" for n in TRIAL_COLUMNS),
+            *(f"a.{n}" for n in ANSWER_FIELDS),
+        ]
+        query = f"SELECT {', '.join(columns)} FROM answers a JOIN trials t USING (trial_id)"
         args: tuple[Any, ...] = ()
         if study_id is not None:
-            query += " WHERE study_id = ?"
+            query += " WHERE t.study_id = ?"
             args = (study_id,)
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY answer_id", args).fetchall()
+            rows = db.execute(query + " ORDER BY a.answer_id", args).fetchall()
         return [dict(row) for row in rows]
 
     def answered(self, study_id: int, participant: str) -> int:
         """How many trials of the study ``participant`` has answered."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT COUNT(*) FROM answers WHERE study_id = ? AND participant = ?",
+                "SELECT COUNT(*) FROM answers a JOIN trials t USING (trial_id) "
+                "WHERE t.study_id = ? AND t.participant = ?",
                 (study_id, participant),
             ).fetchone()
         return int(row[0])
