@@ -31,7 +31,15 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sparse
 
-__all__ = ["LEAF", "NEIGHBOURS", "Plan", "dissection_order", "leaf_weights", "plan"]
+__all__ = [
+    "LEAF",
+    "NEIGHBOURS",
+    "Plan",
+    "dissection_order",
+    "leaf_weights",
+    "plan",
+    "stencil_sum",
+]
 
 #: (row offset, column offset, weight) of the 8 neighbours (the authors' weights).
 NEIGHBOURS = (
@@ -84,13 +92,21 @@ def dissection_order(height: int, width: int) -> np.ndarray:
     return order
 
 
+def stencil_sum(values: np.ndarray) -> np.ndarray:
+    """``sum_j w_ij values_j`` over each pixel's in-image neighbours ``j``, for (..., H, W)
+    ``values`` (the pixels outside the image count as 0)."""
+    height, width = values.shape[-2:]
+    pad = [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(values, pad)
+    total = np.zeros(values.shape)
+    for dr, dc, weight in NEIGHBOURS:
+        total += weight * padded[..., 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+    return total
+
+
 def _degree(height: int, width: int) -> np.ndarray:
     """(H*W + 1,) each pixel's sum of in-image neighbour weights, then 0 (padding)."""
-    padded = np.pad(np.ones((height, width)), 1)
-    degree = np.zeros((height, width))
-    for dr, dc, weight in NEIGHBOURS:
-        degree += weight * padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
-    return np.append(degree.reshape(-1), 0.0)
+    return np.append(stencil_sum(np.ones((height, width))).reshape(-1), 0.0)
 
 
 def leaf_weights(

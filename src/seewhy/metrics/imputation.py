@@ -49,18 +49,15 @@ import torch
 from scipy.sparse.linalg import splu
 
 from seewhy.errors import OptionError
-from seewhy.metrics.dissection import NEIGHBOURS, leaf_weights, plan
+from seewhy.metrics.dissection import NEIGHBOURS, leaf_weights, plan, stencil_sum
 
 __all__ = ["road_impute"]
 
 
 def kept_sum(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     """(C, H*W + 1) ``sum_{j in N(i), j kept} w_ij v_j`` at every pixel ``i``, then 0."""
-    channels, height, width = image.shape
-    padded = np.pad(image * ~removed, ((0, 0), (1, 1), (1, 1)))
-    total = np.zeros(image.shape)
-    for dr, dc, weight in NEIGHBOURS:
-        total += weight * padded[:, 1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+    channels = image.shape[0]
+    total = stencil_sum(image * ~removed)
     return np.concatenate([total.reshape(channels, -1), np.zeros((channels, 1))], axis=1)
 
 
