@@ -273,7 +273,7 @@ class ResultWriter:
             part.add_done_callback(lambda _: self._bar.update())
             self._parts.append(part)
         self._count += len(results[0].records)
-        self._skipped += [s for s in results[0].skipped if s not in self._skipped]
+        self.skipped(results[0].skipped)
 
     def write_errors(self, records: Sequence[InputRecord], model: str) -> None:
         """Number and list inputs none of which could be read (:func:`error_entries`)."""
