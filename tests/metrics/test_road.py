@@ -208,6 +208,36 @@ def test_road_is_seeded_and_does_not_depend_on_the_batches():
     np.testing.assert_allclose(first.change, first.scores - first.clean[:, None])
 
 
+def test_road_imputes_ahead_on_threads_and_passes_their_errors_on(monkeypatch):
+    import importlib
+    import threading
+
+    road_module = importlib.import_module("seewhy.metrics.road")  # the attribute is the function
+
+    model = sensitive_model()
+    images, maps = torch.randn(4, 3, 12, 12), torch.rand(4, 12, 12)
+    workers, calls = set(), []
+    real = road_module.impute_one
+
+    def watched(image, removed, noise, rng):
+        workers.add(threading.current_thread().name)
+        calls.append(int(removed.sum()))
+        return real(image, removed, noise, rng)
+
+    monkeypatch.setattr(road_module, "impute_one", watched)
+    road(model, images, maps, [0, 1, 2, 3], percentiles=(20, 50), batch_size=3)
+    assert workers and all(name.startswith("seewhy-road") for name in workers)
+    assert len(calls) == 4 * 2  # every imputation once, none made twice ahead
+
+    def broken(image, removed, noise, rng):
+        raise ValueError("no solve")
+
+    monkeypatch.setattr(road_module, "impute_one", broken)
+    with pytest.raises(ValueError, match="no solve"):
+        road(model, images, maps, [0, 1, 2, 3], percentiles=(20, 50), batch_size=3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("seewhy-road")]
+
+
 def test_road_matches_pytorch_grad_cam_without_noise(monkeypatch):
     import pytorch_grad_cam.metrics.road as pgc_road
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget

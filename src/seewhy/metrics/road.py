@@ -37,7 +37,9 @@ the authors' and gives the same numbers as :func:`~seewhy.metrics.road_impute` w
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +47,7 @@ import torch
 from torch import nn
 
 from seewhy.errors import OptionError
+from seewhy.methods.ops import auto_batch_size
 from seewhy.metrics.imputation import impute_one, noise_per_channel
 from seewhy.metrics.scoring import (
     Scored,
@@ -57,6 +60,9 @@ from seewhy.metrics.scoring import (
 __all__ = ["RoadScores", "road", "road_combined"]
 
 PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+
+#: threads imputing copies (the solves release the GIL), and how many batches they run ahead.
+IMPUTERS, AHEAD = 2, 1
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,8 @@ def road(
     Args:
         model, images, maps, targets, batch_size, fast, progress: as
             :func:`~seewhy.metrics.deletion`; the ``N * (P + 1)`` forwards (the imputed
-            images and the images themselves) run together, each imputed image made
-            when its batch needs it.
+            images and the images themselves) run together, the imputed images made
+            on :data:`IMPUTERS` threads a batch ahead of the forwards.
         percentiles: the percentages removed, each in (0, 100).
         order: ``"morf"`` or ``"lerf"``.
         noise: the imputation noise in [0, 1] pixel units (the authors' 0.01), divided by
@@ -150,32 +156,50 @@ def road(
     pixels = images.detach().cpu().double().numpy()
     points = shares.size + 1  # the image itself, then each percentage
 
-    def make(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        copies = []
-        for copy in range(start, stop):
-            row, point = divmod(copy, points)
-            if point == 0:
-                copies.append(images[row])
-                continue
-            mask = np.zeros(h * w, dtype=bool)
-            mask[ranked[row, : removed_counts[point - 1]].numpy()] = True
-            rng = np.random.default_rng([seed, row, point - 1])
-            filled = impute_one(pixels[row], mask.reshape(h, w), sigma, rng)
-            copies.append(torch.from_numpy(filled).to(images.device, images.dtype))
-        rows = torch.arange(start, stop, device=images.device) // points
-        return torch.stack(copies), wanted[rows]
+    def copy_of(copy: int) -> torch.Tensor:
+        row, point = divmod(copy, points)
+        if point == 0:
+            return images[row]
+        mask = np.zeros(h * w, dtype=bool)
+        mask[ranked[row, : removed_counts[point - 1]].numpy()] = True
+        rng = np.random.default_rng([seed, row, point - 1])
+        filled = impute_one(pixels[row], mask.reshape(h, w), sigma, rng)
+        return torch.from_numpy(filled).to(images.device, images.dtype)
 
-    flat = score_copies(
-        scored,
-        make,
-        n * points,
-        images[:1],
-        batch_size=batch_size,
-        fast=fast,
-        desc=f"ROAD {order.upper()}",
-        # about a second per image (18 imputations for MoRF + LeRF): a bar from 2 images
-        progress=progress if progress is not None else n >= 2,
-    )
+    total = n * points
+    size = auto_batch_size(images[:1], batch_size)
+    with ThreadPoolExecutor(IMPUTERS, thread_name_prefix="seewhy-road") as pool:
+        # imputed copies are made ahead, at most AHEAD batches' worth, while the model
+        # scores the batch before: the solves release the GIL and use the cores a
+        # forward leaves idle (each copy's noise is seeded by its own image and percentage,
+        # so the result does not depend on the threads)
+        pending: dict[int, Future[torch.Tensor]] = {}
+        following = iter(range(total))
+
+        def make(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+            for copy in itertools.islice(
+                following, max(0, stop + AHEAD * size - start - len(pending))
+            ):
+                pending[copy] = pool.submit(copy_of, copy)
+            copies = [pending.pop(copy).result() for copy in range(start, stop)]
+            rows = torch.arange(start, stop, device=images.device) // points
+            return torch.stack(copies), wanted[rows]
+
+        try:
+            flat = score_copies(
+                scored,
+                make,
+                total,
+                images[:1],
+                batch_size=batch_size,
+                fast=fast,
+                desc=f"ROAD {order.upper()}",
+                # about a second per image (18 imputations for MoRF + LeRF): a bar from 2 images
+                progress=progress if progress is not None else n >= 2,
+            )
+        finally:
+            for future in pending.values():
+                future.cancel()
     table = flat.view(n, points).numpy()
     return RoadScores(
         order=order,
