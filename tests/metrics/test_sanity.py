@@ -159,15 +159,16 @@ def test_lite0_on_chelsea_reproduces_the_published_verdict(lite0, chelsea_path) 
     # the gradient: every measure far from 1 from the first step on, SSIM under 0.5 at the end
     for metric in METRICS:
         assert mean["gradient"][metric][1] < 0.4
-    assert mean["gradient"]["ssim"][last] == pytest.approx([0.334], abs=0.03)
+    assert mean["gradient"]["ssim"][last] == pytest.approx([0.39], abs=0.03)
     assert mean["gradient"]["spearman"][last] == pytest.approx([0.0], abs=0.03)
-    # Grad-CAM: anti-correlated ranks and no shared HOG structure once the head is random;
-    # SSIM of its smooth 7 x 7-upsampled maps ends at 0.52, at the level of unrelated images'
-    # Grad-CAM maps (0.59 over chelsea, astronaut, coffee, rocket); 0.68 with the data range
-    # of signed maps (2) on these [0, 1] maps
+    # Grad-CAM: anti-correlated ranks, no shared HOG structure and SSIM under 0.5 once the
+    # head is random (its randomised map is nearly flat, 0.009..0.035, and SSIM compares its
+    # min-max scaled structure, as the authors' code does: 0.52 scaled by its maximum)
     assert mean["gradcam"]["spearman"][last] == pytest.approx([-0.507], abs=0.03)
     assert mean["gradcam"]["hog"][last] == pytest.approx([0.06], abs=0.03)
-    assert mean["gradcam"]["ssim"][last] == pytest.approx([0.52], abs=0.03)
+    assert mean["gradcam"]["ssim"][last] == pytest.approx([0.40], abs=0.03)
+    for method in ("gradcam", "gradient"):
+        assert mean[method]["ssim"][-1] < 0.5
     # guided backprop: >= 0.99 on every measure until blocks.6 is random, then falls
     for metric in METRICS:
         assert np.all(mean["guided_backprop"][metric][:4] >= 0.99)

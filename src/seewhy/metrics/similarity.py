@@ -10,9 +10,12 @@ randomised model by
 - the Pearson correlation of the two maps' histograms of oriented gradients (HOG,
   Dalal & Triggs 2005), scikit-image's, 16 x 16 pixels per cell.
 
-SSIM and HOG are computed "without absolute values", on maps scaled to [-1, 1] (appendix B:
-the HOG input has "values normalized to [-1, +1]"): each map divided by its largest
-magnitude, so a non-negative map lies in [0, 1] and the sign of a signed map is kept.
+HOG is computed "without absolute values", on maps scaled to [-1, 1] (appendix B: the HOG
+input has "values normalized to [-1, +1]"): each map divided by its largest magnitude, so a
+non-negative map lies in [0, 1] and the sign of a signed map is kept. SSIM is computed on
+maps min-max scaled to [0, 1], as the authors' code does (``normalize_image`` in
+``notebooks/inceptionv3_cascading_randomization.ipynb`` of ``adebayoj/sanity_checks_saliency``:
+``ssim(normal_mask_0_1_norm, rand_mask_0_1_norm, ...)``); the appendix names only the window.
 
 Every function takes two ``(N, H, W)`` stacks of maps (tensors or arrays) and returns an
 ``(N,)`` float64 array, one value per pair; NaN where a correlation is undefined because a
@@ -29,7 +32,7 @@ import numpy as np
 
 from seewhy.errors import OptionError, SeewhyError
 
-__all__ = ["hog_correlation", "scaled", "spearman", "ssim"]
+__all__ = ["hog_correlation", "scaled", "spearman", "ssim", "unit_range"]
 
 #: SSIM's window side (appendix B: "the skimage SSIM function with a window size of 5").
 SSIM_WINDOW = 5
@@ -88,6 +91,15 @@ def scaled(maps: Any) -> np.ndarray:
     return array / np.where(peak > 0, peak, 1.0)[:, None, None]
 
 
+def unit_range(maps: Any) -> np.ndarray:
+    """Each map min-max scaled: ``(m - min m) / (max m - min m)``, in [0, 1] (a constant map
+    becomes 0)."""
+    array = np.asarray(maps.detach().cpu() if hasattr(maps, "detach") else maps, np.float64)
+    flat = array.reshape(array.shape[0], -1)
+    low, span = flat.min(axis=1), np.ptp(flat, axis=1)
+    return (array - low[:, None, None]) / np.where(span > 0, span, 1.0)[:, None, None]
+
+
 def _skimage() -> Any:
     try:
         import skimage.feature
@@ -101,7 +113,7 @@ def _skimage() -> Any:
 
 
 def ssim(first: Any, second: Any, *, window: int = SSIM_WINDOW) -> np.ndarray:
-    """The structural similarity of each pair of maps, after :func:`scaled`.
+    """The structural similarity of each pair of maps, after :func:`unit_range`.
 
     .. math::
         \\mathrm{SSIM}(a, b) = \\operatorname{mean}_{w}
@@ -109,11 +121,18 @@ def ssim(first: Any, second: Any, *, window: int = SSIM_WINDOW) -> np.ndarray:
              {(\\mu_a^2 + \\mu_b^2 + C_1)(\\sigma_a^2 + \\sigma_b^2 + C_2)}
 
     over ``window`` x ``window`` windows ``w`` (uniform weights, scikit-image's
-    ``structural_similarity``), with ``C_1 = (0.01 L)^2``, ``C_2 = (0.03 L)^2`` and ``L`` the
-    span the scaled maps can take: 1 when both maps of a pair are non-negative ([0, 1]:
-    Grad-CAM, saliency), 2 when either is signed ([-1, 1]). Taking 2 for a [0, 1] pair would
-    quadruple the constants and lift the SSIM of unrelated smooth maps (Grad-CAM of a fully
-    randomised Lite0 against the trained one on ``chelsea``: 0.68 instead of 0.30).
+    ``structural_similarity``), with ``C_1 = (0.01 L)^2``, ``C_2 = (0.03 L)^2`` and ``L = 1``,
+    the span of the min-max scaled maps (Wang et al. 2004's dynamic range).
+
+    Where the authors' code differs: it weights the windows with a Gaussian (sigma 1.5, 11
+    pixels) where appendix B says "a window size of 5", and its scikit-image of 2018 took
+    ``L = 2`` from the float dtype, a guess later versions refuse to make; ``L = 2`` on [0, 1]
+    maps quadruples the constants and calls unrelated smooth maps alike (the gradient of a
+    fully randomised Lite0 against the trained one on ``chelsea``: 0.66 instead of 0.39).
+    Min-max rather than max-magnitude scaling matters for a map that is nearly constant: the
+    Grad-CAM of a randomised model, all between 0.009 and 0.035, is a flat bright image
+    scaled by its maximum (SSIM 0.52 against the trained map) and its own structure
+    min-max scaled (0.40).
     """
     a, b = _pairs(first, second)
     if window < 3 or window % 2 == 0 or window > min(a.shape[1:]):
@@ -122,12 +141,10 @@ def ssim(first: Any, second: Any, *, window: int = SSIM_WINDOW) -> np.ndarray:
             f"shorter side {min(a.shape[1:])}; got {window}"
         )
     metrics = _skimage().metrics
-    a, b = scaled(a), scaled(b)
+    a, b = unit_range(a), unit_range(b)
     return np.array(
         [
-            metrics.structural_similarity(
-                x, y, win_size=window, data_range=1.0 if min(x.min(), y.min()) >= 0 else 2.0
-            )
+            metrics.structural_similarity(x, y, win_size=window, data_range=1.0)
             for x, y in zip(a, b)
         ],
         dtype=np.float64,
