@@ -152,3 +152,32 @@ def test_a_sample_photo_a_typed_class_and_the_zip(browser_page, live_server, tmp
     with zipfile.ZipFile(path) as zf:
         assert "answer.json" in zf.namelist()
         assert "00_chelsea/efficientnet_lite0/gradcam_t0_281.png" in zf.namelist()
+
+
+def test_four_methods_fit_a_960_pixel_window(browser, live_server):
+    """The results grid shrinks its panels (and scrolls, past what fits) inside the results
+    column instead of running off the page."""
+    context = browser.new_context(viewport={"width": 960, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    try:
+        page.goto(live_server + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.click('#samples button[data-sample="chelsea"]')
+        page.wait_for_selector(".chosen li")
+        set_methods(page, ["gradcam", "gradcam++", "layercam", "hirescam"])
+        page.select_option("#steps", "0")
+        explain(page)
+        assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+        shot(page, "960_four_methods")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 960
+        edges = page.evaluate(
+            """() => {
+                const results = document.querySelector('#results').getBoundingClientRect();
+                return [...document.querySelectorAll('#results .stack')].map(
+                    s => [s.getBoundingClientRect().right, results.right]);
+            }"""
+        )
+        assert edges and all(right <= limit + 0.5 for right, limit in edges)
+    finally:
+        context.close()

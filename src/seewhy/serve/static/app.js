@@ -249,7 +249,7 @@ function drawModel(answer, result) {
   });
   box.append(preds);
   const methods = answer.methods;
-  const grid = el("div", { class: "grid", style: `grid-template-columns: minmax(90px, 140px) repeat(${methods.length}, minmax(120px, 224px))` });
+  const grid = el("div", { class: "grid", style: `grid-template-columns: minmax(80px, 140px) repeat(${methods.length}, minmax(96px, 224px))` });
   grid.append(el("div"));
   for (const method of methods) {
     const head = el("div", { class: "colhead" }, method);
