@@ -102,7 +102,14 @@ def test_forwards_run_on_the_worker_threads_and_their_errors_reach_the_caller(
     assert not model.training  # the model pass put it back as found
 
 
-def test_small_batches_run_whole(monkeypatch) -> None:
+def test_small_batches_run_whole_with_the_callers_threads(monkeypatch) -> None:
     model = Recording().eval()
-    run(model, 2, count=12, batch_size=7, monkeypatch=monkeypatch)  # 7 // SPLIT_FROM: 1 worker
-    assert len(model.names) == 2
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run(model, 2, count=12, batch_size=7, monkeypatch=monkeypatch)  # 7 // SPLIT_FROM
+    finally:
+        torch.set_num_threads(threads)
+    assert len(model.names) == 2 and seen == [1, 1]

@@ -112,8 +112,9 @@ def score_copies(
     ):
 
         def score(copies: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            if workers > 1:
-                torch.set_num_threads(share)  # this thread's share (thread-local with OpenMP)
+            # each worker's share, set in the worker: process-wide in torch's usual builds,
+            # per thread where the OpenMP runtime keeps it so (put back at the end)
+            torch.set_num_threads(share)
             with torch.no_grad():
                 _, raw = run.forward(copies, requires_grad=False)
             logits = model.select_output(raw).float()
@@ -146,7 +147,7 @@ def score_copies(
         finally:
             for _, _, part in pending:
                 part.cancel()
-            torch.set_num_threads(threads)  # where the setting is global, put it back
+            torch.set_num_threads(threads)  # the caller's setting
     return scores
 
 
