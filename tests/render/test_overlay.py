@@ -174,3 +174,12 @@ def test_as_heat_keeps_float32_and_clears_nans() -> None:
     holes = np.array([[np.nan, 1.0], [np.inf, -2.0]])
     np.testing.assert_array_equal(as_heat(holes), np.nan_to_num(holes))
     assert as_heat(np.arange(4, dtype=np.int64).reshape(2, 2)).dtype == np.float64
+
+
+def test_finite_is_nan_to_num_without_a_copy_when_nothing_needs_it() -> None:
+    from seewhy.render.overlay import finite
+
+    clean = np.array([[0.5, -2.0]], dtype=np.float32)
+    assert finite(clean) is clean
+    dirty = np.array([[np.nan, np.inf, -np.inf, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(finite(dirty), np.nan_to_num(dirty))

@@ -19,6 +19,7 @@ from seewhy.render.overlay import (
     as_heat,
     blend,
     colorize,
+    finite,
     percentile_scale,
     resize_map,
     to_numpy,
@@ -38,7 +39,7 @@ def gradient_image(attribution: Any, std_scale: float = 0.1) -> Image.Image:
     standard deviation, which greys out attributions whose spread is that small (guided
     Grad-CAM on an untrained ViT: about 1e-8); here only a constant attribution is grey.
     """
-    a = np.nan_to_num(to_numpy(attribution).astype(np.float64))
+    a = finite(to_numpy(attribution).astype(np.float64))
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3 or a.shape[0] not in (1, 3):

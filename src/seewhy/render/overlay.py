@@ -68,7 +68,7 @@ def colorize(heat01: Any, cmap: str = "jet") -> np.ndarray:
     up in a table: 10-20x faster than calling the colormap on floats.
     """
     table = colormap_table(cmap)
-    h = np.nan_to_num(np.array(to_numpy(heat01), dtype=np.float32), copy=False)
+    h = finite(np.array(to_numpy(heat01), dtype=np.float32))
     h *= len(table)
     index = np.clip(h, 0, len(table) - 1, out=h).astype(np.uint8 if len(table) <= 256 else np.intp)
     return np.take(table, index, axis=0)
@@ -83,6 +83,13 @@ def resize_map(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+def finite(values: np.ndarray) -> np.ndarray:
+    """``values`` with NaN as 0 and infinities as the dtype's extremes, as ``np.nan_to_num``;
+    ``values`` itself when every value is finite (the usual case: one pass instead of
+    ``nan_to_num``'s four, and no copy)."""
+    return values if np.isfinite(values).all() else np.nan_to_num(values)
+
+
 def as_heat(heat: Any) -> np.ndarray:
     """One ``(h, w)`` float map (NaNs as 0) from an array or tensor, or an OptionError:
     float32 stays float32 (seewhy's maps; one copy less per panel), other types become
@@ -91,9 +98,7 @@ def as_heat(heat: Any) -> np.ndarray:
     h = np.squeeze(array if array.dtype == np.float32 else array.astype(np.float64))
     if h.ndim != 2:
         raise OptionError(f"heat must be one (h, w) map, got shape {tuple(array.shape)}")
-    if np.isfinite(h).all():  # the usual case: one pass instead of nan_to_num's four
-        return h
-    return np.nan_to_num(h)
+    return finite(h)
 
 
 def blend(image: np.ndarray, colored: np.ndarray, alpha: float) -> Image.Image:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from seewhy.errors import OptionError
-from seewhy.render.overlay import colorize, colormap_table, to_numpy
+from seewhy.render.overlay import colorize, colormap_table, finite, to_numpy
 
 __all__ = ["SCALES", "Scale", "colorbar", "format_value", "scale_of", "shared", "sign_legend"]
 
@@ -75,7 +75,7 @@ class Scale:
     def unit(self, heat: Any) -> np.ndarray:
         """``heat`` mapped to ``[0, 1]``: 0 the low end, 1 the high end (0.5 is zero when
         signed); an empty scale (``high == low``) maps everything to zero's place."""
-        h = np.nan_to_num(np.array(to_numpy(heat), dtype=np.float32), copy=False)
+        h = finite(np.array(to_numpy(heat), dtype=np.float32))
         if self.kind == "abs":
             np.abs(h, out=h)
         span = self.high - self.low
@@ -132,7 +132,7 @@ def scale_of(
         raise OptionError(f"display must be one of cam, signed, abs, rgb; got {display!r}")
     if not 0.0 < clip_percentile <= 100.0:
         raise OptionError(f"clip_percentile must be in (0, 100], got {clip_percentile}")
-    values = np.nan_to_num(to_numpy(maps).astype(np.float64))
+    values = finite(to_numpy(maps).astype(np.float64))
     if values.ndim < 2:
         raise OptionError(f"maps must have shape (..., H, W), got {tuple(values.shape)}")
     values = values.reshape(-1, *values.shape[-2:])
