@@ -292,9 +292,13 @@ class ResultWriter:
         try:
             entries = [entry for part in self._parts for entry in part.result()]
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._bar.close()
+            self._stop()
         return write_report(entries + skipped_entries(self._skipped), self.out)
+
+    def _stop(self) -> None:
+        """Let the running inputs finish, drop the queued ones, close the bar."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._bar.close()
 
     def __enter__(self) -> ResultWriter:
         return self
@@ -303,8 +307,7 @@ class ResultWriter:
         if kind is None:
             self.close()
         else:  # the caller failed: stop writing, keep its error
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._bar.close()
+            self._stop()
 
 
 def _prepare(result: ExplanationResult, scale: str) -> None:

@@ -56,9 +56,10 @@ class SanityResult:
             by ``+``), from the output down; ``sanity.json`` calls them ``layers``.
         methods: the methods compared (those the model refused are in ``refused``).
         values: method -> measure (:data:`METRICS`) -> ``(S, D * N)`` float64, one row per
-            step and one column per image and draw (the D draws' N images side by side). Row 0 compares the maps of an unrandomised copy of the
-            model with the model's own: 1 unless the maps are not reproducible (NaN where a
-            correlation is undefined, a constant map).
+            step and one column per image and draw (the D draws' N images side by side).
+            Row 0 compares the maps of an unrandomised copy of the model with the model's
+            own: 1 unless the maps are not reproducible (NaN where a correlation is
+            undefined, a constant map).
         targets: ``(N,)`` the class explained for each image at every step: the trained
             model's top-1 class unless ``targets=`` said otherwise.
         sources: the images' names.
