@@ -126,3 +126,16 @@ def test_res_boxes_are_the_boxes_of_each_image_and_target_s_map(lite0, chelsea_p
     assert [found[0] for found in every[0]] == half[0]
     with pytest.raises(seewhy.MethodError, match="no 'gradcam\\+\\+' maps"):
         res.boxes("gradcam++")
+
+
+def test_box_mask_leaves_out_boxes_wholly_outside_the_image() -> None:
+    assert box_mask([(-10, -10, -2, -2)], (5, 5)).sum() == 0  # not 16 from wrapped ends
+    assert box_mask([(-10, 2, -1, 3), (7, 0, 9, 4)], (5, 5)).sum() == 0
+    assert box_mask([(-10, -10, 1, 1)], (5, 5)).sum() == 4  # clipped
+
+
+def test_an_infinite_peak_with_threshold_zero_boxes_the_non_negative_pixels() -> None:
+    heat = np.full((4, 4), -1.0)
+    heat[1, 1], heat[1, 2] = np.inf, 0.0
+    assert boxes(heat, threshold=0) == Box(1, 1, 2, 1)
+    assert boxes(heat, threshold=0.5) == Box(1, 1, 1, 1)

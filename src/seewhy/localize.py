@@ -86,8 +86,11 @@ def _one(heat: np.ndarray, threshold: float, segments: Segments) -> Box | None |
     peak = np.nanmax(heat) if np.isfinite(heat).any() else np.nan
     if not peak > 0:  # also NaN: a map with no positive value has no box
         return None if segments == "largest" else []
-    found = [box for box, _ in segment_boxes(heat >= threshold * peak)]
-    return found[0] if segments == "largest" else found
+    cutoff = threshold * peak if threshold > 0 else 0.0  # 0 * inf would be NaN
+    found = [box for box, _ in segment_boxes(heat >= cutoff)]
+    if segments == "largest":
+        return found[0] if found else None
+    return found
 
 
 @overload
@@ -172,5 +175,7 @@ def box_mask(boxes: Sequence[Sequence[int]], size: tuple[int, int]) -> np.ndarra
     height, width = size
     mask = np.zeros((height, width), dtype=bool)
     for x0, y0, x1, y1 in boxes:
+        if int(x1) < 0 or int(y1) < 0:  # wholly left of or above the image (a negative
+            continue  # end would count from the far side)
         mask[max(int(y0), 0) : int(y1) + 1, max(int(x0), 0) : int(x1) + 1] = True
     return mask

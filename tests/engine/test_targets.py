@@ -116,3 +116,25 @@ def test_fixed_targets_follow_the_copies_rows() -> None:
     assert pinned.objective[:, 0].tolist() == [-1.0, -1, -1]  # out[0] - out[1] per copy
     with pytest.raises(TargetError, match="fixed on a clean batch"):
         objective.for_rows(rows)
+
+
+def test_numpy_class_ids_are_read_as_ints() -> None:
+    import numpy as np
+
+    assert class_indices(np.int64(2), OUTPUT, None).tolist() == [[2], [2]]
+    assert class_indices(np.array([1, 3]), OUTPUT, None).tolist() == [[1], [3]]
+    assert class_indices([np.int64(1), np.int32(3)], OUTPUT, None).tolist() == [[1], [3]]
+    assert class_indices(Classes([np.int64(3)]), OUTPUT, None).tolist() == [[3], [3]]
+    assert Objective(np.array([1, 3])).targets == [1, 3]  # as given to report.json
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (torch.tensor([1.0, 2.0]), "must be an int or a label name, got 1.0"),
+        ([[], []], "at least one target"),
+    ],
+)
+def test_float_ids_and_empty_lists_are_target_errors(spec, message) -> None:
+    with pytest.raises(TargetError, match=message):
+        class_indices(spec, OUTPUT, None)

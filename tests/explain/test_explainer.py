@@ -268,3 +268,23 @@ def test_prepare_gives_records_and_the_batch_of_the_readable_inputs(tmp_path) ->
     assert records[1].error and "bad.png" in records[1].error
     assert tuple(batch.shape) == (1, 3, 224, 224)
     torch.testing.assert_close(batch, explainer.model.preprocess([Image.open(good)]))
+
+
+@pytest.mark.parametrize(
+    ("batch", "error", "message"),
+    [
+        (torch.zeros(0, 3, 8, 8), seewhy.ImageError, "holds no image"),
+        (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), seewhy.ImageError, "preprocessed floats"),
+        (torch.zeros(1, 3, 8, 8, dtype=torch.complex64), seewhy.ImageError, "complex64"),
+        (torch.zeros(1, 1, 8, 8), seewhy.ModelError, "takes images of 3 channels and was given 1"),
+    ],
+)
+def test_tensor_inputs_the_model_cannot_take_are_refused_by_name(batch, error, message) -> None:
+    with pytest.raises(error, match=message):
+        seewhy.Explainer(TinyGapNet(), layer="features").explain(batch, ["gradcam"])
+
+
+def test_a_float64_model_is_told_that_tensor_inputs_are_read_in_float32() -> None:
+    explainer = seewhy.Explainer(TinyGapNet().double(), layer="features")
+    with pytest.warns(seewhy.SeewhyWarning, match="rounded to about 7 significant digits"):
+        explainer.explain(torch.rand(1, 3, 8, 8, dtype=torch.float64), ["gradcam"])

@@ -330,6 +330,12 @@ def test_smoothgrad_seed_and_batch_size(curved) -> None:
     assert torch.equal(first, run(seed=1))
     assert not torch.allclose(first, run(seed=2))
     torch.testing.assert_close(first, run(seed=1, batch_size=3))  # chunking draws the same noise
+    torch.testing.assert_close(first, run(seed=1, batch_size=1))
+    # an image's noise is its own: alone, or after another image, it gets the same map
+    alone = ex.explain(x[1:], {"smoothgrad": {"n": 8, "seed": 1}}, "top1")
+    torch.testing.assert_close(first[1:], alone.attributions["smoothgrad"])
+    swapped = ex.explain(x.flip(0), {"smoothgrad": {"n": 8, "seed": 1}}, "top1")
+    torch.testing.assert_close(first.flip(0), swapped.attributions["smoothgrad"])
     assert not torch.allclose(first, run(seed=1, noise=0.0))
 
 

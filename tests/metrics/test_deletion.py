@@ -199,12 +199,17 @@ def test_targets_default_to_the_top_class_and_loaded_models_select_their_output(
         ({"pixels_per_step": 0}, "pixels_per_step"),
         ({"targets": [0, 1, 2]}, "targets must be 2"),
         ({"targets": [0.5, 1.0]}, "class ids"),
+        ({"targets": -1}, "each an int >= 0; got -1"),
+        ({"targets": "cat"}, "class ids .* got 'cat'"),
+        ({"targets": [0, 5]}, "target class 5 is out of range: the model has 5 classes"),
+        ({"images": torch.randn(0, 3, 8, 8), "maps": torch.rand(0, 8, 8)}, "holds no image"),
+        ({"images": torch.ones(2, 3, 8, 8, dtype=torch.uint8)}, "preprocessed floats"),
     ],
 )
 def test_errors_say_what_is_wrong(kwargs, message):
-    args = {"maps": torch.rand(2, 8, 8), "targets": [0, 1], **kwargs}
+    args = {"images": torch.randn(2, 3, 8, 8), "maps": torch.rand(2, 8, 8), "targets": [0, 1]}
     with pytest.raises(seewhy.SeewhyError, match=message):
-        deletion(TinyGapNet(), torch.randn(2, 3, 8, 8), **args)
+        deletion(TinyGapNet(), **{**args, **kwargs})
 
 
 @pytest.mark.slow

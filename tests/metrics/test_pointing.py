@@ -107,3 +107,17 @@ def test_bfloat16_maps_and_bool_tensor_masks_are_read() -> None:
 def test_maps_and_masks_must_have_the_same_shape() -> None:
     with pytest.raises(OptionError, match=r"same shape, got \(1, 4, 5\) and \(1, 5, 4\)"):
         pointing_game(np.zeros((4, 5)), np.zeros((5, 4), dtype=bool))
+
+
+def test_a_nan_pixel_is_never_the_peak() -> None:
+    heat = np.zeros((5, 5))
+    heat[4, 4], heat[0, 0] = 1.0, np.nan
+    assert pointing_game(heat, mask_of((0, 0), size=(5, 5)), tolerance=1).tolist() == [0.0]
+    assert pointing_game(heat, mask_of((4, 4), size=(5, 5)), tolerance=1).tolist() == [1.0]
+    assert np.isnan(pointing_game(np.full((5, 5), np.nan), mask_of((0, 0), size=(5, 5)))).all()
+
+
+@pytest.mark.parametrize("tolerance", [-15, float("nan"), "15", True])
+def test_a_bad_tolerance_is_refused(tolerance) -> None:
+    with pytest.raises(OptionError, match="tolerance must be a number of pixels >= 0"):
+        pointing_game(peak_at(1, 1), mask_of((1, 1)), tolerance=tolerance)

@@ -206,6 +206,12 @@ def test_road_is_seeded_and_does_not_depend_on_the_batches():
     assert np.abs(other.scores - first.scores).max() > 1e-6
     assert first.scores.shape == (3, 3) and first.clean.shape == (3,)
     np.testing.assert_allclose(first.change, first.scores - first.clean[:, None])
+    # an image's noise is its own: the same scores in another row, or alone
+    order = [2, 0, 1]
+    moved = road(model, images[order], maps[order], [2, 0, 1], percentiles=(20, 50, 80), seed=5)
+    np.testing.assert_allclose(moved.scores, first.scores[order], atol=1e-6)
+    alone = road(model, images[2:], maps[2:], [2], percentiles=(20, 50, 80), seed=5)
+    np.testing.assert_allclose(alone.scores, first.scores[2:], atol=1e-6)
 
 
 def test_road_imputes_ahead_on_threads_and_passes_their_errors_on(monkeypatch):
@@ -299,6 +305,8 @@ def test_road_options_are_checked():
         road(*args, order="top")
     with pytest.raises(seewhy.SeewhyError, match="percentiles"):
         road(*args, percentiles=(0, 50))
+    with pytest.raises(seewhy.SeewhyError, match="seed must be an int"):
+        road(*args, seed=None)
     morf = road(*args, percentiles=(50,))
     with pytest.raises(seewhy.SeewhyError, match="MoRF scores first"):
         road_combined(morf, morf)

@@ -103,6 +103,20 @@ def test_the_unrandomised_copy_scores_one_and_the_model_is_left_as_found() -> No
     assert result.mean("gradient", "spearman")[1] < 0.999
 
 
+def test_images_under_48_px_get_hog_cells_whose_block_fits(monkeypatch) -> None:
+    cells = []
+    original = sanity_module.hog_correlation
+    monkeypatch.setattr(
+        sanity_module,
+        "hog_correlation",
+        lambda a, b, cell: cells.append(cell) or original(a, b, cell=cell),
+    )
+    small = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    result = sanity_check(Tiny(), small, ["gradcam"])
+    assert set(cells) == {10}  # 32 // 3: a block of 3 x 3 cells fits in 32 px
+    assert result.values["gradcam"]["hog"][0].tolist() == pytest.approx([1.0])
+
+
 def test_draws_are_independent_randomisations_of_one_seeded_stream() -> None:
     one = sanity_check(Tiny(), images(), ["gradient"], seed=5)
     three = sanity_check(Tiny(), images(), ["gradient"], draws=3, seed=5)

@@ -17,6 +17,7 @@ images (SmoothGrad's noisy copies, occlusion's masked ones).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,7 +192,11 @@ def call_model(
             **{k: _cast(v, dtype) for k, v in extra.kwargs.items()},
         )
     except RuntimeError as error:
-        clearer = unsupported_dtype(error, module, x) if last_try else None
+        clearer = (
+            (unsupported_dtype(error, module, x) or wrong_channels(error, module, x))
+            if last_try
+            else None
+        )
         if clearer is None:
             raise
         raise clearer from error
@@ -214,4 +219,22 @@ def unsupported_dtype(error: RuntimeError, module: nn.Module, x: torch.Tensor) -
         f"{type(module).__name__} runs in {dtype} and one of its operations has no {dtype} "
         f"kernel on {x.device.type} ({text.splitlines()[0]}); run the model in float32 "
         "(model.float()) or on a device that has it"
+    )
+
+
+_CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
+
+
+def wrong_channels(error: RuntimeError, module: nn.Module, x: torch.Tensor) -> ModelError | None:
+    """A ModelError saying the images have the wrong number of channels for the model's
+    first convolution, when ``error`` is PyTorch's "expected input[...] to have 3
+    channels, but got 1"; else None."""
+    found = _CHANNELS.search(str(error))
+    if found is None:
+        return None
+    wanted, got = found.groups()
+    return ModelError(
+        f"{type(module).__name__} takes images of {wanted} channels and was given {got} "
+        f"(tensor of shape {tuple(x.shape)}); give (B, {wanted}, H, W) tensors, or image "
+        "files, which seewhy converts to the channels the model takes"
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Union
 
+import numpy as np
 import torch
 
 from seewhy.errors import TargetError, suggestion
@@ -72,8 +73,21 @@ def parse_topk(spec: object) -> int | None:
     return None
 
 
+def plain_targets(spec: object) -> object:
+    """``spec`` with NumPy values as Python ones (an array as its list, an ``np.int64`` as
+    an int, in lists too); everything else as it is."""
+    if isinstance(spec, np.ndarray):
+        return spec.tolist()
+    if isinstance(spec, np.generic):
+        return spec.item()
+    if isinstance(spec, (list, tuple)):
+        return type(spec)(plain_targets(item) for item in spec)
+    return spec
+
+
 def class_index(value: int | str, num_classes: int, labels: Sequence[str] | None) -> int:
     """A class id from an int, a numeric string or a label name, checked against the range."""
+    value = plain_targets(value)  # type: ignore[assignment]
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
@@ -101,6 +115,7 @@ def class_indices(
 ) -> torch.Tensor:
     """The (B, T) class ids a non-callable spec asks for on this output."""
     batch, num_classes = output.shape
+    spec = plain_targets(spec)  # type: ignore[assignment]
     k = parse_topk(spec)
     if k is not None:
         if not 1 <= k <= num_classes:
@@ -118,15 +133,22 @@ def class_indices(
         return torch.full((batch, 1), index, dtype=torch.long, device=output.device)
     if isinstance(spec, Sequence):
         check_count(spec, batch)
-        rows = [[item] if isinstance(item, (int, str)) else list(item) for item in spec]
+        rows = [list(item) if _is_list(item) else [item] for item in spec]
         if len({len(row) for row in rows}) != 1:
             raise TargetError("every image must have the same number of targets")
+        if rows and not rows[0]:
+            raise TargetError("every image needs at least one target; got empty lists")
         ids = [[class_index(item, num_classes, labels) for item in row] for row in rows]
         return torch.tensor(ids, dtype=torch.long, device=output.device)
     raise TargetError(
         f"targets={spec!r} is not understood: use 'top1'..'topK', a class id or name, one per "
         "image, a list per image, or a function of the model's output"
     )
+
+
+def _is_list(item: object) -> bool:
+    """Whether a per-image entry is a list of targets (not one id or name)."""
+    return isinstance(item, Sequence) and not isinstance(item, str)
 
 
 def per_image(spec: TargetSpec) -> bool:
@@ -231,6 +253,7 @@ class Objective:
     counterfactual: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", plain_targets(self.targets))
         if self.score not in SCORES:
             raise TargetError(
                 f"score={self.score!r} is not allowed; use one of {', '.join(SCORES)}"

@@ -12,7 +12,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seewhy.engine.device import placed, resolve_device
-from seewhy.engine.inputs import NO_ARGS, ForwardArgs
+from seewhy.engine.inputs import NO_ARGS, ForwardArgs, model_dtype
 from seewhy.engine.layers import auto_layer, get_module
 from seewhy.engine.runner import Runner
 from seewhy.engine.spatial import Reshape
@@ -206,7 +206,7 @@ class Explainer:
         if batch.shape[0] == 0:
             errors = "; ".join(r.error or "" for r in records)
             raise ImageError(f"no image could be read: {errors}", records=records)
-        check_count(targets, batch.shape[0], "readable images")
+        check_count(objective.targets, batch.shape[0], "readable images")
         extra = self._forward_args(forward_args, forward_kwargs, records)
         options = self.request(request, objective, forward_args, forward_kwargs)
         with placed(self.model.module, self.device):
@@ -355,6 +355,20 @@ class Explainer:
             if batch.dim() != 4:
                 raise ImageError(
                     f"a tensor input must be (B, C, H, W) or (C, H, W), got {tuple(images.shape)}"
+                )
+            if batch.shape[0] == 0:
+                raise ImageError("the tensor input holds no image (its batch dimension is 0)")
+            if not batch.is_floating_point():
+                raise ImageError(
+                    f"a tensor input is taken as preprocessed floats, got {batch.dtype}: give "
+                    "the images as files, PIL images or arrays to have them preprocessed, or "
+                    "pass model.preprocess(images)"
+                )
+            if batch.dtype == torch.float64 and model_dtype(self.model.module) == torch.float64:
+                warn(
+                    "seewhy reads tensor inputs in float32 (the methods work in float32): "
+                    "this float64 model sees the images rounded to about 7 significant "
+                    "digits, so differences smaller than that do not reach it"
                 )
             records = [InputRecord(f"tensor[{i}]", i, None) for i in range(batch.shape[0])]
             return records, batch.float()

@@ -3,8 +3,10 @@
 Each image gets ``n`` copies ``x + eps`` with ``eps ~ N(0, sigma^2)`` and
 ``sigma = noise * (max(x) - min(x))`` over that image (Smilkov et al. express the noise level
 as a share of the input's range). Each image's ``n`` noise tensors are drawn at once from a
-generator of its own, seeded from ``seed`` and the image's row, so the same seed and batch
-give the same noise however the samples are chunked into forward passes.
+generator of its own, seeded from ``seed`` and the image's values
+(:func:`~seewhy.methods.ops.image_seeds`), so the same seed and image give the same noise
+however the samples are chunked into forward passes, whatever the batch size and wherever
+the image sits among the others.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from seewhy.errors import MethodError
-from seewhy.methods.ops import check_batch_size
+from seewhy.methods.ops import check_batch_size, image_seeds
 
 #: The paper's defaults (Smilkov et al. 2017): n = 50 copies, noise 0.10-0.20 of the range.
 DEFAULT_N = 50
@@ -69,8 +71,7 @@ class NoiseSource:
         self.sigma = float(noise) * (flat.amax(dim=1) - flat.amin(dim=1))
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
-        root = torch.Generator().manual_seed(int(seed))
-        self.seeds = torch.randint(0, 2**62, (batch,), generator=root).tolist()
+        self.seeds = image_seeds(self.inputs, int(seed))
 
     @property
     def total(self) -> int:

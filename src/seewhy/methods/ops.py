@@ -3,6 +3,8 @@ upsampling to the input, batch sizing and progress bars."""
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -74,3 +76,17 @@ def work_bar(total: int, desc: str, progress: bool | None) -> tqdm:
     """A progress bar over ``total`` copies, shown when ``progress`` (None: for long work)."""
     show = progress if progress is not None else total >= LONG_WORK
     return tqdm(total=total, desc=desc, unit="copy", disable=not show, leave=False)
+
+
+def image_seeds(images: torch.Tensor, seed: int) -> list[int]:
+    """One 63-bit seed per image of ``images`` (B, ...): the BLAKE2b digest of ``seed`` and
+    the image's values (as float32 bytes). The same image and seed give the same seed
+    wherever the image sits (its row, the batch size, the other images, the shard), so
+    seeded noise is a function of the image alone."""
+    values = images.detach().to("cpu", torch.float32).contiguous().numpy()
+    key = int(seed).to_bytes(16, "little", signed=True)
+    return [
+        int.from_bytes(hashlib.blake2b(image.tobytes(), digest_size=8, key=key).digest(), "little")
+        >> 1
+        for image in values
+    ]

@@ -59,16 +59,22 @@ def pointing_game(maps: Any, masks: Any, tolerance: float = 15) -> np.ndarray:
         tolerance: the radius in pixels; 15 in the papers (at 224 px on the shorter side).
 
     Returns:
-        ``(N,)`` float64: 1.0 hit, 0.0 miss, NaN where the mask is empty.
+        ``(N,)`` float64: 1.0 hit, 0.0 miss, NaN where the mask is empty or the map is all
+        NaN (NaN pixels are never the peak).
     """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.number)):
+        raise OptionError(f"tolerance must be a number of pixels >= 0, got {tolerance!r}")
+    if not 0 <= tolerance < np.inf:
+        raise OptionError(f"tolerance must be a number of pixels >= 0, got {tolerance!r}")
     heat, truth = maps_and_masks(maps, masks)
     width = heat.shape[2]
     hits = np.full(heat.shape[0], np.nan)
     for n, (one, mask) in enumerate(zip(heat, truth)):
         ys, xs = np.nonzero(mask)
-        if ys.size == 0:
+        if ys.size == 0 or np.isnan(one).all():
             continue
-        peak = int(np.argmax(one))  # first maximum in row-major order
+        # first maximum in row-major order; a NaN pixel is no peak (argmax would pick it)
+        peak = int(np.argmax(np.where(np.isnan(one), -np.inf, one)))
         py, px = divmod(peak, width)
         squared = (ys - py) ** 2 + (xs - px) ** 2
         hits[n] = float(squared.min() < tolerance**2)

@@ -26,8 +26,10 @@ the authors' and gives the same numbers as :func:`~seewhy.metrics.road_impute` w
   imputation itself is linear and commutes with the normalization; seewhy adds
   ``noise / std`` per channel to the preprocessed tensor (the model's ``std``, ImageNet's for
   a bare module), the authors' noise. pytorch-grad-cam's noise is unseeded; seewhy's is
-  drawn from ``numpy.random.default_rng([seed, image, percentage])``, so a run is
-  reproducible and does not depend on the batch size.
+  drawn from ``numpy.random.default_rng([image seed, percentage])``, the image seed
+  :func:`~seewhy.methods.ops.image_seeds` of ``seed`` and the image's values, so a run is
+  reproducible and an image's scores do not depend on the batch size, its row or the
+  other images (nor on the shard, in ``seewhy evaluate``).
 - The score is the softmax probability of the target on the imputed image
   (:attr:`RoadScores.scores`; the paper's figures show the accuracy and the probability);
   :attr:`RoadScores.change` is that minus the probability on the image, what
@@ -47,7 +49,7 @@ import torch
 from torch import nn
 
 from seewhy.errors import OptionError
-from seewhy.methods.ops import auto_batch_size
+from seewhy.methods.ops import auto_batch_size, image_seeds
 from seewhy.metrics.imputation import impute_one, noise_per_channel
 from seewhy.metrics.scoring import (
     Scored,
@@ -141,6 +143,8 @@ def road(
     scored, images, maps, wanted = map_inputs(model, images, maps, targets)
     if order not in ("morf", "lerf"):
         raise OptionError(f"order={order!r} is not allowed; use 'morf' or 'lerf'")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise OptionError(f"seed must be an int (it makes the noise reproducible), got {seed!r}")
     shares = np.asarray(percentiles, dtype=np.float64).reshape(-1)
     if shares.size == 0 or (shares <= 0).any() or (shares >= 100).any():
         raise OptionError(f"percentiles must be in (0, 100), got {percentiles!r}")
@@ -155,6 +159,7 @@ def road(
     removed_counts = [int(h * w * share / 100) for share in shares]
     pixels = images.detach().cpu().double().numpy()
     points = shares.size + 1  # the image itself, then each percentage
+    seeds = image_seeds(images, seed)
 
     def copy_of(copy: int) -> torch.Tensor:
         row, point = divmod(copy, points)
@@ -162,7 +167,7 @@ def road(
             return images[row]
         mask = np.zeros(h * w, dtype=bool)
         mask[ranked[row, : removed_counts[point - 1]].numpy()] = True
-        rng = np.random.default_rng([seed, row, point - 1])
+        rng = np.random.default_rng([seeds[row], point - 1])
         filled = impute_one(pixels[row], mask.reshape(h, w), sigma, rng)
         return torch.from_numpy(filled).to(images.device, images.dtype)
 

@@ -31,7 +31,7 @@ from seewhy.explain import Explainer
 from seewhy.explain.explainer import PROGRESS_FROM, ImageInput
 from seewhy.methods.registry import MethodRequest, normalize_methods
 from seewhy.metrics.randomize import randomize, restore, snapshot_step, steps_of
-from seewhy.metrics.similarity import hog_correlation, spearman, ssim
+from seewhy.metrics.similarity import HOG_CELL, hog_correlation, spearman, ssim
 from seewhy.models import LoadedModel, load_model
 from seewhy.result import ExplanationResult
 
@@ -239,7 +239,8 @@ def sanity_check(
     - ``spearman``: Spearman's rank correlation of the signed maps;
     - ``spearman_abs``: the same of their absolute values;
     - ``ssim``: SSIM of the signed maps min-max scaled to [0, 1], window 5;
-    - ``hog``: Pearson's correlation of their HOG features, 16 px cells.
+    - ``hog``: Pearson's correlation of their HOG features, 16 px cells (on images under
+      48 px, the largest cell whose block of 3 x 3 cells fits: ``min(H, W) // 3``).
 
     A method's signed map is the sum over channels of its attribution for input-space
     methods (the gradient, guided backpropagation: the PAIR ``saliency`` library's
@@ -294,6 +295,9 @@ def sanity_check(
         m: [] for m in methods_run if m in reference.attributions
     }
 
+    # 16 px HOG cells; on maps under 48 px the largest cell whose 3 x 3 block fits
+    cell = max(1, min(HOG_CELL, min(batch.shape[-2:]) // 3))
+
     def compare(
         first: dict[str, dict[str, torch.Tensor]], second: dict[str, dict[str, torch.Tensor]]
     ) -> dict[str, dict[str, np.ndarray]]:
@@ -302,7 +306,7 @@ def sanity_check(
                 "spearman": spearman(first["signed"][m], second["signed"][m]),
                 "spearman_abs": spearman(first["absolute"][m], second["absolute"][m]),
                 "ssim": ssim(first["signed"][m], second["signed"][m]),
-                "hog": hog_correlation(first["signed"][m], second["signed"][m]),
+                "hog": hog_correlation(first["signed"][m], second["signed"][m], cell=cell),
             }
             for m in methods_run
         }

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from seewhy.engine import model_pass
+from seewhy.engine.targets import plain_targets
 from seewhy.errors import OptionError
 from seewhy.methods.ops import auto_batch_size, check_batch_size, spans, work_bar
 from seewhy.models import LoadedModel
@@ -123,6 +124,11 @@ def score_copies(
                     f"the metrics need (B, classes) scores, the model gave {tuple(logits.shape)}"
                 )
             probabilities = logits.softmax(dim=1)
+            if int(targets.max()) >= probabilities.shape[1]:
+                raise OptionError(
+                    f"target class {int(targets.max())} is out of range: the model has "
+                    f"{probabilities.shape[1]} classes (0-{probabilities.shape[1] - 1})"
+                )
             rows = torch.arange(copies.shape[0], device=probabilities.device)
             return probabilities[rows, targets.to(probabilities.device)].double().cpu()
 
@@ -160,6 +166,13 @@ def check_inputs(
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise OptionError(f"{name} must be a preprocessed (N, C, H, W) tensor, got {shape}")
     n, _, h, w = images.shape
+    if n == 0:
+        raise OptionError(f"{name} holds no image (its batch dimension is 0)")
+    if not images.is_floating_point():
+        raise OptionError(
+            f"{name} must be preprocessed floats (the model's input), got {images.dtype}: "
+            "pass model.preprocess(images)"
+        )
     if maps is not None:
         maps = torch.as_tensor(maps)
         if maps.dim() == 4 and maps.shape[1] == 1:
@@ -172,11 +185,20 @@ def check_inputs(
         maps = maps.detach().to(images.device, torch.float32)
     if targets is None:
         return images.detach(), maps, None
-    tensor = torch.as_tensor(targets).reshape(-1)
+    wrong = OptionError(
+        f"targets must be {n} class ids (one per image) or one for all, each an int >= 0; "
+        f"got {targets!r}"
+    )
+    try:
+        tensor = torch.as_tensor(plain_targets(targets)).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as error:  # names, None, ragged lists
+        raise wrong from error
     if tensor.numel() == 1 and n > 1:
         tensor = tensor.expand(n)
     if tensor.numel() != n or tensor.is_floating_point() or tensor.dtype == torch.bool:
-        raise OptionError(f"targets must be {n} class ids (one per image), got {targets!r}")
+        raise wrong
+    if (tensor < 0).any():
+        raise wrong
     return images.detach(), maps, tensor.to(images.device, torch.int64)
 
 
