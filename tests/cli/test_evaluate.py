@@ -59,6 +59,8 @@ def test_bad_metric_names_and_options_exit_2(tiny, tmp_path, capsys):
     assert "not run" in capsys.readouterr().err
     assert main(["evaluate", "--metric-option", "deletion:steps=2"]) == 2
     assert "no option 'steps'" in capsys.readouterr().err
+    assert main(["evaluate", "--metric-option", "average_drop"]) == 2
+    assert "--metric-option 'average_drop' is not METRIC:KEY=VALUE" in capsys.readouterr().err
 
 
 def test_list_metrics(capsys):

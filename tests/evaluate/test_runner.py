@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.evaluation import boxed_dataset, direct, tiny_model
+from helpers.evaluation import boxed_dataset, direct, picture, tiny_model
 
 from seewhy.errors import OptionError
 from seewhy.evaluate import EvaluationRequest, evaluate
@@ -123,3 +123,77 @@ def test_another_configuration_in_the_same_out_is_kept_apart(tmp_path):
         progress=False,
     )
     assert again.rows == first.rows
+
+
+def test_a_resumed_run_recomputes_images_whose_truth_or_file_changed(tmp_path):
+    import dataclasses
+
+    from seewhy.datasets.base import Sample, Truth
+    from seewhy.datasets.folder import ImageFile
+    from seewhy.evaluate.store import sample_key
+
+    request = EvaluationRequest(
+        models=[tiny_model()], methods=["gradcam"], metrics=["energy_pointing"], batch_size=2
+    )
+    dataset = boxed_dataset(3, grid_every=0)
+    first = evaluate(dataset, request, tmp_path / "out", progress=False)
+    # the same key, the box moved: not the stored record, but the value a fresh run gives
+    moved = dataclasses.replace(
+        dataset,
+        samples=[
+            dataclasses.replace(s, objects=(Truth(s.labels[0], box=(30, 2, 47, 12)),))
+            for s in dataset.samples
+        ],
+    )
+    again = evaluate(moved, request, tmp_path / "out", progress=False)
+    fresh = evaluate(moved, request, tmp_path / "fresh", progress=False)
+    assert again.rows == fresh.rows and again.rows != first.rows
+    # a file: its key changes with its contents (size, modification time) and its folder
+    path = tmp_path / "a.png"
+    picture(0).save(path)
+    sample = Sample("a.png", ImageFile(str(path)), (0,), ())
+    before = sample_key(sample)
+    assert before.startswith("a.png#") and sample_key(sample) == before
+    picture(1, width=60).save(path)
+    assert sample_key(sample) != before
+    other = tmp_path / "b"
+    other.mkdir()
+    picture(1, width=60).save(other / "a.png")
+    assert sample_key(Sample("a.png", ImageFile(str(other / "a.png")), (0,), ())) != sample_key(
+        sample
+    )
+
+
+def test_a_run_where_no_image_loads_still_writes_its_outputs(tmp_path):
+    dataset = boxed_dataset(2, bad=(0, 1))
+    request = EvaluationRequest(
+        models=[tiny_model()], methods=["gradcam"], metrics=["deletion", "energy_pointing"]
+    )
+    evaluation = evaluate(dataset, request, tmp_path / "out", progress=False)
+    assert evaluation.records == [] and len(evaluation.skipped) == 3
+    paths = write_outputs(evaluation, dataset, {"scores": ["logit"]}, tmp_path / "out")
+    assert paths["report"].exists() and json.loads(paths["results"].read_text())["images"] == []
+
+
+def test_examples_never_show_the_best_map_again_as_a_worst(tmp_path):
+    from seewhy.evaluate.report import example_figures
+
+    dataset = boxed_dataset(2, grid_every=0)  # two pairs
+    request = EvaluationRequest(models=[tiny_model()], methods=["gradcam"], metrics=["pointing"])
+    evaluation = evaluate(dataset, request, tmp_path / "out", progress=False)
+    drawn = example_figures(evaluation, dataset, {"scores": ["logit"]}, tmp_path / "out")
+    kinds = [name.split("_")[-2] + name.split("_")[-1] for _, name in drawn]
+    assert len(drawn) == 2 and kinds[0].startswith("best") and kinds[1].startswith("worst")
+    assert drawn[0][1].split("_")[-1] != drawn[1][1].split("_")[-1]  # two different images
+
+
+def test_a_score_given_twice_runs_once_and_two_models_of_one_name_are_refused(tmp_path):
+    dataset = boxed_dataset(2, grid_every=0)
+    twice = EvaluationRequest(
+        models=[tiny_model()], metrics=["energy_pointing"], scores=["logit", "logit"]
+    )
+    evaluation = evaluate(dataset, twice, tmp_path / "a", progress=False)
+    assert [r["n"] for r in evaluation.rows] == [2] and len(evaluation.records) == 2
+    same_name = EvaluationRequest(models=[tiny_model(), tiny_model(seed=1)])
+    with pytest.raises(OptionError, match="two models are named 'tiny'"):
+        evaluate(dataset, same_name, tmp_path / "b", progress=False)

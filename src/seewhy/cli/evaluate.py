@@ -98,7 +98,7 @@ def _metric_options(options: list[str] | None) -> dict[str, dict[str, Any]]:
 
     found: dict[str, dict[str, Any]] = {}
     for text in options or []:
-        metric, key, value = parse_option(text)
+        metric, key, value = parse_option(text, "--metric-option", "deletion:pixels_per_step=448")
         get_metric(metric).resolved({key: value})
         found.setdefault(metric, {})[key] = value
     return found

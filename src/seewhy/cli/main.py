@@ -227,19 +227,21 @@ def _show_warning(
         )
 
 
-def parse_option(text: str) -> tuple[str, str, object]:
+def parse_option(
+    text: str, flag: str = "--option", example: str = "occlusion:window=32"
+) -> tuple[str, str, object]:
     """``"METHOD:KEY=VALUE"`` -> (method, key, value), the value read by :func:`parse_value`.
 
     The method is everything before the last ``:`` ahead of ``=``, so
-    ``smooth:gradcam:relu=false`` sets ``relu`` of ``smooth:gradcam``."""
+    ``smooth:gradcam:relu=false`` sets ``relu`` of ``smooth:gradcam``. ``flag`` and
+    ``example`` name the option in the error (``--metric-option``: a metric's)."""
     from seewhy.errors import SeewhyError
 
     left, equals, raw = text.partition("=")
     method, colon, key = left.rpartition(":")
     if not (colon and equals and method.strip() and key.strip()):
-        raise SeewhyError(
-            f"--option {text!r} is not METHOD:KEY=VALUE (for example occlusion:window=32)"
-        )
+        what = "METRIC" if flag == "--metric-option" else "METHOD"
+        raise SeewhyError(f"{flag} {text!r} is not {what}:KEY=VALUE (for example {example})")
     return method.strip(), key.strip(), parse_value(raw)
 
 

@@ -295,9 +295,10 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
         return f"{group[0]} {group[2]} ({group[1]})" if several else group[2]
 
     curves = [c for c in ("deletion", "insertion") if c in evaluation.metrics]
-    if curves:
+    if curves and groups:  # no records (no image could be read): no curves
         figure, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
         for axis, which in zip(axes[0], curves):
+            counts = set()
             for group in groups:
                 found = [
                     entry[1]
@@ -312,7 +313,9 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
                 mean = np.mean(np.asarray(found), axis=0)
                 auc = np.mean([e[0] for r in evaluation.records if (r["model"], r["score"], r["method"]) == group for e in r["entries"][which] if e is not None])  # fmt: skip
                 axis.plot(np.linspace(0, 1, len(mean)), mean, label=f"{name(group)}: {auc:.3f}")
-            axis.set_title(f"{which} (mean over {len(found)} maps; legend: AUC)")
+                counts.add(len(found))
+            each = " or ".join(str(c) for c in sorted(counts)) or "no"
+            axis.set_title(f"{which} (each line the mean over {each} maps; legend: AUC)")
             axis.set_xlabel("share of pixels " + ("removed" if which == "deletion" else "restored"))
             axis.set_ylabel("probability of the class")
             axis.set_ylim(0, 1)
@@ -455,7 +458,8 @@ def example_figures(
         if not scored:
             continue
         scored.sort(key=lambda s: (s[0], s[1]), reverse=spec.higher_is_better)
-        picks = [("best", scored[0])] + [("worst", s) for s in scored[::-1][:worst]]
+        # the worst from the rest: with few pairs the best is not shown again as a worst
+        picks = [("best", scored[0])] + [("worst", s) for s in scored[:0:-1][:worst]]
         for kind, (value, index, label, key) in picks:
             name = f"examples/{_safe(model_name)}_{_safe(method)}_{kind}_{index:04d}.png"
             title = f"{method}, {kind}: {metric} {value:.3f} ({Path(key).name})"

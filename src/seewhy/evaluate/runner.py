@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from seewhy.engine.passes import model_pass
 from seewhy.engine.targets import SCORES
 from seewhy.errors import MethodRefusal, OptionError
 from seewhy.evaluate.distributed import World
-from seewhy.evaluate.store import Store, config_key
+from seewhy.evaluate.store import Store, config_key, sample_key
 from seewhy.evaluate.truth import ImageTruth, image_truth, measured_classes, region_of
 from seewhy.explain import Explainer
 from seewhy.methods.registry import normalize_methods, resolved_options
@@ -311,7 +311,8 @@ class _Run:
         then every record of the shard collected."""
         configs = self.configs(model, score)
         done = {method: self.store.done(config) for method, config in configs.items()}
-        keys = [self.samples[i].key for i in self.shard]
+        stored = {i: sample_key(self.samples[i]) for i in self.shard}  # key + fingerprint
+        keys = [stored[i] for i in self.shard]
         pending = [
             i for i, key in zip(self.shard, keys) if any(key not in d for d in done.values())
         ]
@@ -332,8 +333,9 @@ class _Run:
             chunk = pending[start : start + size]
             found = self.batch(model, explainer, score, chunk)
             for method, records in found.items():
-                self.store.add(configs[method], [(r["key"], r) for r in records])
-                done[method].update((r["key"], r) for r in records)
+                pairs = [(stored[r["index"]], r) for r in records]
+                self.store.add(configs[method], pairs)
+                done[method].update(pairs)
             self.committed += len(chunk)
             for bar in bars:
                 bar.update(len(chunk))
@@ -346,7 +348,7 @@ class _Run:
                 if record is None:
                     continue  # a method refused on this model
                 if "error" in record:
-                    self.skipped[key] = record["error"]
+                    self.skipped[record["key"]] = record["error"]
                     continue
                 self.records.append(
                     {"model": model.name, "score": score, "method": method, **record}
@@ -395,6 +397,13 @@ class _Run:
         return found
 
 
+def _once(models: Sequence[str | LoadedModel]) -> list[str | LoadedModel]:
+    """``models`` with a name given again left out (loaded models are kept as they are)."""
+    names = [m for m in models if not isinstance(m, LoadedModel)]
+    first = {name: models.index(name) for name in reversed(names)}
+    return [m for i, m in enumerate(models) if isinstance(m, LoadedModel) or first[m] == i]
+
+
 def evaluate(
     dataset: Dataset,
     request: EvaluationRequest,
@@ -419,7 +428,20 @@ def evaluate(
     for score in request.scores:
         if score not in SCORES:
             raise OptionError(f"score {score!r} is not allowed; use one of {', '.join(SCORES)}")
+    # a score or model name given twice is run once (its rows would count every image twice)
+    request = replace(
+        request,
+        scores=tuple(dict.fromkeys(request.scores)),
+        models=_once(request.models),
+    )
     models = [m if isinstance(m, LoadedModel) else load_model(m) for m in request.models]
+    names = [m.name for m in models]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise OptionError(
+            f"two models are named {twice[0]!r}: rows and records are keyed by the model's "
+            "name; give each model once, or distinct names (LoadedModel.wrap(..., name=...))"
+        )
     store = Store(out, world.rank)
     run = _Run(
         dataset, samples, world.shard(len(samples)), methods, metrics, request, store, progress
