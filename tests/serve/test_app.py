@@ -138,6 +138,26 @@ def test_explain_two_models_side_by_side(client):
     assert second["size"] == [240, 240]
 
 
+def test_models_side_by_side_each_give_their_own_top5_and_pixels_per_step(client):
+    data = {"model": ["efficientnet_lite0", "efficientnet_lite1"], "targets": "top5"}
+    answer = client.post("/api/explain", files=cat(), data={**data, "faithfulness_steps": "2"})
+    first, second = answer.json()["images"][0]["results"]
+    alone = {**FAST, "model": "efficientnet_lite1", "targets": "top5"}
+    own = client.post("/api/explain", files=cat(), data=alone).json()["images"][0]["results"][0]
+    # Lite1's top 5 on the cat is not Lite0's: 281 before 282, 793 where Lite0 has 728
+    assert [p["class_id"] for p in own["predictions"]] == [285, 281, 282, 287, 793]
+    assert [p["class_id"] for p in second["predictions"]] == [285, 281, 282, 287, 793]
+    assert [p["prob"] for p in second["predictions"]] == pytest.approx(
+        [p["prob"] for p in own["predictions"]], abs=1e-4
+    )
+    assert [p["class_id"] for p in first["predictions"]] == [285, 282, 281, 287, 728]
+    # the explained classes stay the first model's, row by row
+    assert [t["class_id"] for t in second["targets"]] == [285, 282, 281, 287, 728]
+    assert first["pixels_per_step"] == math.ceil(224 * 224 / 2)
+    assert second["pixels_per_step"] == math.ceil(240 * 240 / 2)
+    assert answer.json()["faithfulness"]["pixels_per_step"] == first["pixels_per_step"]
+
+
 @pytest.mark.parametrize(
     ("field", "value", "closest"),
     [
@@ -157,6 +177,15 @@ def test_unknown_names_are_422_with_choices(client, field, value, closest):
 def test_unknown_class_is_422_with_a_suggestion(client):
     response = client.post("/api/explain", files=cat(), data={**FAST, "targets": "tigr cat"})
     assert response.status_code == 422 and "Did you mean 'tiger cat'" in response.json()["detail"]
+
+
+def test_unknown_class_name_is_422_with_the_labels_as_choices(client):
+    response = client.post("/api/explain", files=cat(), data={**FAST, "targets": "285, kitty"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("unknown class name 'kitty'. Did you mean 'kite'?")
+    assert body["closest"] == "kite"
+    assert len(body["choices"]) == 1000 and body["choices"][285] == "Egyptian cat"
 
 
 def test_missing_image_is_422(client):

@@ -44,10 +44,12 @@ def model_result(
     predictions: list[Prediction],
     faithful: dict[str, np.ndarray],
     boxes: dict[str, list[list[Any]]],
+    pixels_per_step: int = 0,
 ) -> ModelResult:
     """Image ``b`` of ``result``: the top 5 ``predictions`` given, the targets, and per method
     one :class:`MapAnswer` per target (``faithful``: method -> (B, T, 2) deletion and
-    insertion AUC, or nothing; ``boxes``: method -> :func:`result_boxes`) and its scale."""
+    insertion AUC, or nothing, at ``pixels_per_step``; ``boxes``: method ->
+    :func:`result_boxes`) and its scale."""
     labels = result.labels[b] if result.labels else None
     targets = [
         Prediction(
@@ -121,6 +123,7 @@ def model_result(
         maps=maps,
         scales=scales,
         refused=dict(result.refused),
+        pixels_per_step=pixels_per_step,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from seewhy.engine.targets import SCORES, Classes, parse_topk
+from seewhy.engine.targets import SCORES, Classes, class_index, parse_topk
 from seewhy.errors import OptionError, TargetError
 from seewhy.explain import explain_models
 from seewhy.methods import available_methods
@@ -60,7 +60,8 @@ class ExplainRequest:
         score: ``"logit"``, ``"prob"`` or ``"logprob"``.
         counterfactual: explain what argues against each class.
         faithfulness_steps: steps of each deletion and insertion curve (0: none computed);
-            ``pixels_per_step = ceil(H * W / steps)``, coarser than RISE's 224 to stay cheap.
+            ``pixels_per_step = ceil(H * W / steps)`` at each model's input size, coarser
+            than RISE's 224 to stay cheap.
     """
 
     models: tuple[str, ...] = ("efficientnet_lite0",)
@@ -110,6 +111,20 @@ class ExplainRequest:
             raise TargetError(f"at most {MAX_TARGETS} classes per request, got {len(classes)}")
         return Classes([int(c) if c.lstrip("-").isdigit() else c for c in classes])
 
+    def check_classes(self, labels: Sequence[str] | None) -> None:
+        """:class:`UnknownName` (the labels as choices) for a class name that is not one of
+        ``labels``, the first model's: it resolves the classes (:func:`seewhy.explain_models`).
+        Ids, and names on a model without labels, are checked by the explanation."""
+        spec = self.target_spec()
+        if not labels or not isinstance(spec, Classes):
+            return
+        for item in spec.classes:
+            if isinstance(item, str):
+                try:
+                    class_index(item, len(labels), labels)
+                except TargetError:
+                    raise UnknownName("class name", item, labels) from None
+
 
 @dataclass
 class Clock:
@@ -136,15 +151,20 @@ def explain_images(
     clock: Clock | None = None,
 ) -> ExplainAnswer:
     """Explain ``images`` (display name, RGB image) as ``request`` asks; blocking (run it in
-    a worker). The models are held (:meth:`ModelPool.using`) while they run."""
+    a worker). The models are held (:meth:`ModelPool.using`) while they run; the time spent
+    waiting for them (another request running one) is booked as ``wait``."""
     clock = clock or Clock()
     request.check(pool)
+    steps = request.faithfulness_steps
     mark = time.perf_counter()
     explainers = [
         pool.explainer(name, request.layer if i == 0 else _layer_for(pool, name, request.layer))
         for i, name in enumerate(request.models)
     ]
+    request.check_classes(explainers[0].model.labels)
+    mark = clock.add("explain", mark)  # loading the models on first use
     with pool.using(request.models):
+        mark = clock.add("wait", mark)
         results = explain_models(
             explainers,
             [image for _, image in images],
@@ -159,16 +179,14 @@ def explain_images(
             _predictions(result, pool, name) for result, name in zip(results, request.models)
         ]
         mark = clock.add("predictions", mark)
-        faithful = [
-            _faithfulness(r, pool, n, request.faithfulness_steps)
-            for r, n in zip(results, request.models)
-        ]
+        faithful = [_faithfulness(r, pool, n, steps) for r, n in zip(results, request.models)]
         mark = clock.add("faithfulness", mark)
     answers = []
     boxes = [result_boxes(result) for result in results]
+    per_step = [_pixels_per_step(result, steps) for result in results]
     for b, (name, image) in enumerate(images):
         per_model = [
-            model_result(result, b, predictions[m][b], faithful[m], boxes[m])
+            model_result(result, b, predictions[m][b], faithful[m], boxes[m], per_step[m])
             for m, result in enumerate(results)
         ]
         answers.append(
@@ -180,17 +198,13 @@ def explain_images(
             )
         )
     clock.add("render", mark)
-    size = results[0].images.shape[1] * results[0].images.shape[2]
-    steps = request.faithfulness_steps
     return ExplainAnswer(
         models=list(request.models),
         methods=list(request.methods),
         targets=request.targets,
         score=request.score,
         counterfactual=request.counterfactual,
-        faithfulness=FaithfulnessSettings(
-            steps=steps, pixels_per_step=math.ceil(size / steps) if steps else 0
-        ),
+        faithfulness=FaithfulnessSettings(steps=steps, pixels_per_step=per_step[0]),
         images=answers,
         timings=clock.timings(),
     )
@@ -203,12 +217,22 @@ def _layer_for(pool: ModelPool, name: str, layer: str) -> str:
     return layer if layer in {c.name for c in pool.layers(name)[1]} else "auto"
 
 
+def _pixels_per_step(result: ExplanationResult, steps: int) -> int:
+    """Pixels each step of ``result``'s deletion and insertion curves changes: ``ceil(H * W /
+    steps)`` at its model's input size (0 when ``steps`` is 0: no curves)."""
+    if steps == 0:
+        return 0
+    return math.ceil(result.images.shape[1] * result.images.shape[2] / steps)
+
+
 def _predictions(result: ExplanationResult, pool: ModelPool, name: str) -> list[list[Prediction]]:
-    """The top 5 of every image: read from the result when it explained the top 5 or more,
-    else from one forward without gradients."""
+    """The model's own top 5 of every image: read from the result when it explained its own
+    top 5 or more, else from one forward without gradients (a model side by side explains the
+    first model's classes: ``targets_from``)."""
     model = pool.get_model(name)
     labels = model.labels
-    asked = parse_topk(str(result.options.get("targets")))
+    own = "targets_from" not in result.options
+    asked = parse_topk(str(result.options.get("targets"))) if own else None
     if asked is not None and asked >= PREDICTIONS:
         ids, scores, probs = result.targets, result.scores, result.probs
     else:
@@ -237,7 +261,8 @@ def _predictions(result: ExplanationResult, pool: ModelPool, name: str) -> list[
 def _faithfulness(
     result: ExplanationResult, pool: ModelPool, name: str, steps: int
 ) -> dict[str, np.ndarray]:
-    """method -> (B, T, 2) deletion and insertion AUC of each map (empty when ``steps`` is 0)."""
+    """method -> (B, T, 2) deletion and insertion AUC of each map (empty when ``steps`` is 0),
+    :func:`_pixels_per_step` pixels per step."""
     if steps == 0 or len(result) == 0:
         return {}
     from seewhy.metrics import deletion, insertion
@@ -246,7 +271,7 @@ def _faithfulness(
     batch, count = result.targets.shape
     images = model.normalize(list(result.images)).repeat_interleave(count, dim=0)
     targets = result.targets.reshape(-1)
-    per_step = math.ceil(images.shape[-2] * images.shape[-1] / steps)
+    per_step = _pixels_per_step(result, steps)
     found = {}
     for method in result.maps:
         maps = result.maps[method].reshape(batch * count, *result.maps[method].shape[2:])

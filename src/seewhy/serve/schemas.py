@@ -139,6 +139,11 @@ class ModelResult(BaseModel):
     maps: dict[str, list[MapAnswer]] = Field(description="method -> one map per target")
     scales: dict[str, ScaleAnswer | None] = Field(description="method -> scale (null: rgb)")
     refused: dict[str, str] = Field(description="method -> why it could not run here")
+    pixels_per_step: int = Field(
+        0,
+        description="ceil(H * W / steps) pixels changed per step of this model's faithfulness "
+        "curves, H x W its input size (`size`); 0: not computed",
+    )
 
 
 class ImageAnswer(BaseModel):
@@ -150,7 +155,10 @@ class ImageAnswer(BaseModel):
 
 class FaithfulnessSettings(BaseModel):
     steps: int = Field(description="steps of each curve (0: not computed)")
-    pixels_per_step: int = Field(description="ceil(H * W / steps) pixels changed per step")
+    pixels_per_step: int = Field(
+        description="the first model's ceil(H * W / steps) pixels changed per step (each "
+        "result gives its own model's: models side by side may differ in size)"
+    )
     deletion_substrate: str = "zeros"
     insertion_substrate: str = "blur"
 
@@ -159,9 +167,13 @@ class Timings(BaseModel):
     """Milliseconds spent on each part of the request, server side."""
 
     read: float = Field(description="decoding the uploads")
-    wait: float = Field(description="waiting for a worker")
+    wait: float = Field(
+        description="waiting for a worker, then for the models (another request running one)"
+    )
     explain: float = Field(description="the explanation (every model)")
-    predictions: float = Field(description="the top 5 (a forward, unless targets=top5 or more)")
+    predictions: float = Field(
+        description="each model's top 5 (a forward, unless it explained its own top 5 or more)"
+    )
     faithfulness: float = Field(description="deletion and insertion")
     render: float = Field(description="colours, PNGs, boxes and statistics")
     total: float
