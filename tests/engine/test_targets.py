@@ -138,3 +138,13 @@ def test_numpy_class_ids_are_read_as_ints() -> None:
 def test_float_ids_and_empty_lists_are_target_errors(spec, message) -> None:
     with pytest.raises(TargetError, match=message):
         class_indices(spec, OUTPUT, None)
+
+
+def test_an_exact_name_wins_and_a_name_of_two_classes_is_an_error() -> None:
+    labels = ["Cardigan", "cat", "cardigan", "car"]
+    output = torch.zeros(1, 4)
+    assert class_indices("cardigan", output, labels).tolist() == [[2]]
+    assert class_indices("Cardigan", output, labels).tolist() == [[0]]
+    assert class_indices("CAT", output, labels).tolist() == [[1]]  # one match in any case
+    with pytest.raises(TargetError, match=r"'CARDIGAN' names 2 classes \('Cardigan' \(0\)"):
+        class_indices("CARDIGAN", output, labels)

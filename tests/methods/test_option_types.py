@@ -22,6 +22,12 @@ from seewhy.methods.registry import normalize_methods, option_types, resolved_op
         ({"scorecam": {"batch_size": 2.5}}, "must be int | None, got 2.5"),
         ({"smooth:gradcam": {"n": "4"}}, "option 'n' of 'smooth:gradcam' must be int"),
         ({"smooth:gradcam": {"relu": "no"}}, "option 'relu' of 'smooth:gradcam' must be bool"),
+        ({"occlusion": {"baseline": float("nan")}}, "'baseline' of 'occlusion' must be finite"),
+        ({"smoothgrad": {"noise": float("inf")}}, "'noise' of 'smoothgrad' must be finite"),
+        (
+            {"guided_gradcam": {"cam": "hirescam", "cam_options": {"relu": "false"}}},
+            "option 'relu' of 'hirescam' must be bool, got 'false'",
+        ),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_naming_the_type(methods, message) -> None:

@@ -93,9 +93,19 @@ def class_index(value: int | str, num_classes: int, labels: Sequence[str] | None
         if text.lstrip("-").isdigit():
             value = int(text)
         elif labels:
-            lowered = [label.lower() for label in labels]
-            if text.lower() in lowered:
-                return lowered.index(text.lower())
+            if text in labels:  # an exact match wins: "cardigan" the sweater, not "Cardigan"
+                exact = [i for i, label in enumerate(labels) if label == text]
+                if len(exact) == 1:
+                    return exact[0]
+            folded = [i for i, label in enumerate(labels) if label.lower() == text.lower()]
+            if len(folded) == 1:
+                return folded[0]
+            if folded:
+                named = ", ".join(f"{labels[i]!r} ({i})" for i in folded)
+                raise TargetError(
+                    f"class name {value!r} names {len(folded)} classes ({named}): give the "
+                    "class id, or the name exactly as spelled"
+                )
             raise TargetError(f"unknown class name {value!r}.{suggestion(text, labels)}")
         else:
             raise TargetError(

@@ -11,6 +11,7 @@ something else (a string is never a bool).
 from __future__ import annotations
 
 import collections.abc
+import math
 import numbers
 import types
 import typing
@@ -92,9 +93,13 @@ def accepts(hint: Any, value: object) -> bool:
 
 
 def check_value(method: str, option: str, hint: Any, value: object) -> None:
-    """A MethodOptionError naming the expected type when ``value`` does not fit ``hint``."""
+    """A MethodOptionError naming the expected type when ``value`` does not fit ``hint``,
+    or when it is a NaN or infinite number (no option of a method means anything by one:
+    an occlusion baseline of NaN would make every map NaN)."""
     if not accepts(hint, value):
         raise MethodOptionError(
             f"option {option!r} of {method!r} must be {describe(hint)}, "
             f"got {value!r} ({type(value).__name__})"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MethodOptionError(f"option {option!r} of {method!r} must be finite, got {value!r}")

@@ -177,6 +177,9 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     types = option_types(name)
     for key, value in options.items():
         check_value(name, key, types[key], value)
+    companion = companion_of(get_method(name), options)
+    if companion is not None and options.get("cam_options"):  # the CAM's own options
+        check_options(companion.name, options["cam_options"])
 
 
 def resolved_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
