@@ -98,3 +98,45 @@ def test_samples_end_to_end_equals_the_measures_called_directly(lite0, tmp_path)
         for row in (r for r in results["rows"] if r["method"] == method):
             want = expected[row["metric"]]
             assert row["value"] == pytest.approx(want, rel=1e-9, abs=1e-12), row["metric"]
+
+
+def test_class_map_maps_voc_names(tmp_path, monkeypatch, capsys):
+    """A VOC set whose objects are `cat`: refused without --class-map (the error names the
+    flag), evaluated with a JSON or TSV --class-map that maps it to ImageNet's 285."""
+    from helpers.datasets import write_image
+    from helpers.models import TinyGapNet
+
+    from seewhy.models import LoadedModel
+    from seewhy.models.labels import imagenet_labels
+
+    model = LoadedModel.wrap(
+        TinyGapNet(1000).eval(), name="tiny", input_size=32, labels=imagenet_labels()
+    )
+    monkeypatch.setattr(seewhy.models, "load_model", lambda name, **kw: model)
+    write_image(tmp_path / "data" / "000001.png", (48, 40))
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "000001.xml").write_text(
+        "<annotation><size><width>48</width><height>40</height></size><object><name>cat</name>"
+        "<bndbox><xmin>5</xmin><ymin>4</ymin><xmax>30</xmax><ymax>33</ymax></bndbox>"
+        "</object></annotation>"
+    )
+    argv = ["evaluate", "--data", str(tmp_path / "data"), "--boxes", str(tmp_path / "ann")]
+    argv += ["--metric", "pointing", "--limit", "1", "--no-figures"]
+    assert main([*argv, "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "000001.xml: object 1 <name>: 'cat' is not a class of the model" in err
+    assert "--class-map FILE" in err and "Traceback" not in err
+    (tmp_path / "map.json").write_text('{"cat": 285}')
+    (tmp_path / "map.tsv").write_text("cat\tEgyptian cat\n")
+    for name in ("map.json", "map.tsv"):
+        out = tmp_path / f"out-{name}"
+        assert main([*argv, "--class-map", str(tmp_path / name), "--out", str(out)]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["request"]["class_map"] == str(tmp_path / name)
+        (row,) = results["rows"]
+        assert row["metric"] == "pointing" and row["n"] == 1
+        (image,) = results["images"]
+        assert image["key"] == "000001.png" and image["labels"] == [285]
+    capsys.readouterr()
+    assert main([*argv, "--class-map", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
+    assert "cannot read class map" in capsys.readouterr().err

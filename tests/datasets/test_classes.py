@@ -90,3 +90,47 @@ def test_class_map_leaves_classes_out(labels):
     assert catch_all.index("anything", "x") == 3
     with pytest.raises(DataError, match="class index 9 is out of range"):
         ClassNames(labels, class_map={"*": 9}).index("anything", "x")
+
+
+def test_read_class_map_tsv_and_bad_files(tmp_path):
+    (tmp_path / "map.tsv").write_text("cat\t285\ntabby, tabby cat\tdog\n*\t\nperson\t\t\n")
+    assert read_class_map(tmp_path / "map.tsv") == {
+        "cat": 285, "tabby, tabby cat": "dog", "*": None, "person": None,
+    }  # fmt: skip
+    (tmp_path / "three.tsv").write_text("cat\t285\t7\n")
+    with pytest.raises(DataError, match=r"three.tsv, line 1: 'cat\\t285\\t7' is not 'name,class'"):
+        read_class_map(tmp_path / "three.tsv")
+    (tmp_path / "noname.csv").write_text(",285\n")
+    with pytest.raises(DataError, match=r"noname.csv, line 1: ',285' has no name"):
+        read_class_map(tmp_path / "noname.csv")
+    (tmp_path / "digits.csv").write_text("cat,\u00b2\n")  # a digit to isdigit(), not to int()
+    assert read_class_map(tmp_path / "digits.csv") == {"cat": "\u00b2"}
+    for value in ("true", "-1", "2.5", "[285]", "{}"):
+        (tmp_path / "bad.json").write_text(f'{{"cat": {value}}}')
+        with pytest.raises(DataError, match=r"bad.json'?: 'cat' maps to .*a class index"):
+            read_class_map(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"list.json' is a JSON list, not an object"):
+        read_class_map(tmp_path / "list.json")
+    (tmp_path / "missing.json").unlink(missing_ok=True)
+    with pytest.raises(DataError, match="cannot read class map"):
+        read_class_map(tmp_path / "missing.json")
+
+
+def test_errors_name_the_python_argument_and_the_flag(labels):
+    flag = r"a class map \(class_map= in Python, --class-map FILE with seewhy evaluate\)"
+    with pytest.raises(DataError, match=rf"'tab' is not a class of the model.*{flag}"):
+        ClassNames(labels).index("tab", "x")
+    with pytest.raises(DataError, match=rf"'crane' names 2 classes.*{flag}"):
+        ClassNames(["crane", "crane, bird"]).index("crane", "x")
+    with pytest.raises(DataError, match=rf"have none; pass synsets=.*{flag}"):
+        ClassNames(labels).index("n02124075", "x")
+    with pytest.raises(DataError, match=rf"the model has no class names.*{flag}"):
+        ClassNames(None).index("cat", "x")
+
+
+def test_class_map_with_samples_is_refused():
+    from seewhy.datasets import open_dataset
+
+    with pytest.raises(DataError, match=r"--data samples names its classes.*--class-map"):
+        open_dataset("samples", labels=None, class_map={"cat": 285})

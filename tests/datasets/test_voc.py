@@ -128,3 +128,43 @@ def test_same_stem_twice_is_ambiguous(tmp_path):
     voc_xml(tmp_path / "ann" / "a.xml", None, ("cat", 1, 1, 2, 2))
     with pytest.raises(DataError, match=r"'a' could be any of 2 images .*cat/a.png, dog/a.png"):
         open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "nan", "NaN", "1e400"])
+def test_non_finite_coordinates_and_sizes_name_file_and_field(tmp_path, value):
+    """float() reads these; int() of them raised a bare OverflowError (inf) or a misleading
+    "not a number" (nan): a non-finite coordinate or size is a DataError naming both."""
+    write_image(tmp_path / "data" / "a.png")
+    voc_xml(tmp_path / "ann" / "a.xml", None, ("cat", value, 1, 2, 2))
+    with pytest.raises(
+        DataError,
+        match=rf"a.xml: object 1 <bndbox>: <xmin> is '{value}'; coordinates and sizes are finite",
+    ):
+        open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
+    voc_xml(tmp_path / "ann" / "a.xml", (12, 10), ("cat", 1, 1, 2, value))
+    with pytest.raises(DataError, match=rf"a.xml: object 1 <bndbox>: <ymax> is '{value}'"):
+        open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
+    (tmp_path / "ann" / "a.xml").write_text(
+        f"<annotation><size><width>{value}</width><height>10</height></size></annotation>"
+    )
+    with pytest.raises(DataError, match=rf"a.xml: <size>: <width> is '{value}'"):
+        open_dataset(tmp_path / "data", tmp_path / "ann", labels=LABELS)
+
+
+def test_voc_class_names_mapped_by_a_class_map(tmp_path):
+    """VOC's "cat" is no ImageNet class: the error names both ways to pass a class map, and a
+    class map read from a file (what --class-map does) makes it one."""
+    from seewhy.datasets import read_class_map
+
+    write_image(tmp_path / "data" / "a.png", (12, 10))
+    voc_xml(tmp_path / "ann" / "a.xml", (12, 10), ("cat", 2, 2, 9, 9), ("person", 1, 1, 3, 3))
+    with pytest.raises(DataError, match=r"class_map= in Python, --class-map FILE with seewhy"):
+        open_dataset(tmp_path / "data", tmp_path / "ann", labels=imagenet_labels())
+    (tmp_path / "map.tsv").write_text("cat\t285\nperson\t\n")
+    data = open_dataset(
+        tmp_path / "data",
+        tmp_path / "ann",
+        labels=imagenet_labels(),
+        class_map=read_class_map(tmp_path / "map.tsv"),
+    )
+    assert data.samples[0].objects == (Truth(285, (1, 1, 8, 8)),)

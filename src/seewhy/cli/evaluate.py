@@ -46,6 +46,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "image, class, x0, y0, x1, y1",
     )
     parser.add_argument(
+        "--class-map",
+        default=None,
+        metavar="FILE",
+        help="what the data set's class names (class folders, VOC/COCO/table classes) mean to "
+        'the model: a JSON object {"cat": 285, "dog": "golden retriever", "person": null} '
+        '(a class index, a label of the model, or null to leave the class out; the key "*" '
+        "stands for every name that names no class), or a CSV/TSV of two columns, name then "
+        "class (empty: leave it out). Needed for names that are not the model's labels, such "
+        "as VOC's and COCO's 'cat' with an ImageNet model",
+    )
+    parser.add_argument(
         "--model", action="append", help="model name (repeatable; default efficientnet_lite0)"
     )
     parser.add_argument("--crop", action="store_true", help="resize then centre-crop the images")
@@ -130,7 +141,10 @@ def _open(args: argparse.Namespace, labels: list[str] | None) -> Any:
         raise OptionError(
             "this seewhy has no data readers (seewhy.datasets.open_dataset)"
         ) from error
-    return open_dataset(args.data, args.boxes, labels=labels, limit=args.limit)
+    from seewhy.datasets.classes import read_class_map
+
+    class_map = None if args.class_map is None else read_class_map(args.class_map)
+    return open_dataset(args.data, args.boxes, labels=labels, limit=args.limit, class_map=class_map)
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -187,6 +201,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             "command": _command(argv if argv is not None else sys.argv[1:]),
             "data": args.data,
             "boxes": args.boxes,
+            "class_map": args.class_map,
             "models": [m.name for m in models],
             "layer": request.layer,
             "scores": list(request.scores),

@@ -93,14 +93,15 @@ def read_annotations(
     from seewhy.datasets import coco, table, voc
 
     path = Path(path)
-    if path.is_dir() or path.suffix.lower() == ".xml":
-        return voc.read_voc(path, classes, stems=stems)
-    if not path.is_file():
+    if not path.is_dir() and not path.is_file():  # checked first, whatever its suffix
+        what = "not a file or folder" if path.exists() else "no such file or folder"
         raise DataError(
-            f"{path}: no such file or folder; --boxes takes a folder of VOC XML files, a COCO "
+            f"{path}: {what}; --boxes takes a folder of VOC XML files, a COCO "
             "instances JSON, or a CSV / JSON table of image, class, x0, y0, x1, y1"
         )
     suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".xml":
+        return voc.read_voc(path, classes, stems=stems)
     if suffix == ".csv":
         return table.read_csv(path, classes), []
     if suffix == ".json":

@@ -38,6 +38,9 @@ __all__ = ["ClassNames", "imagenet_synsets", "read_class_map"]
 
 _SYNSET = re.compile(r"^n\d{8}$")
 
+#: How the messages name a class map: the Python argument and the ``seewhy evaluate`` flag.
+_CLASS_MAP = "a class map (class_map= in Python, --class-map FILE with seewhy evaluate)"
+
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_synsets() -> tuple[str, ...]:
@@ -54,12 +57,15 @@ def imagenet_synsets() -> list[str]:
 
 
 def read_class_map(path: str | os.PathLike[str]) -> dict[str, int | str | None]:
-    """A ``class_map`` from a file: a JSON object (``{"cat": 285, "dog": "golden retriever",
-    "*": null}``) or lines of ``name,class`` (a CSV without header; ``class`` an index, a
-    label, or empty to leave the class out).
+    """A ``class_map`` from a file (``seewhy evaluate --class-map FILE``): a JSON object
+    (``{"cat": 285, "dog": "golden retriever", "*": null}``) or lines of two columns,
+    ``name,class`` (a CSV without header) or ``name<TAB>class`` (a TSV); ``class`` is a class
+    index, a label, or empty (JSON: ``null``) to leave the class out.
 
     Raises:
-        DataError: the file cannot be read or a line has no comma.
+        DataError: naming the file and the entry: the file cannot be read, is not a JSON
+            object, a line has not two columns, or a JSON value is not an index, a label or
+            null.
     """
     name = os.fspath(path)
     try:
@@ -67,20 +73,44 @@ def read_class_map(path: str | os.PathLike[str]) -> dict[str, int | str | None]:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"cannot read class map {name!r}: {error}") from None
-    if text.lstrip().startswith("{"):
+    if text.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise DataError(f"class map {name!r} is not valid JSON: {error}") from None
-        return {str(k): v if v is None or isinstance(v, int) else str(v) for k, v in data.items()}
+        if not isinstance(data, dict):
+            raise DataError(
+                f"class map {name!r} is a JSON {type(data).__name__}, not an object of "
+                '{"data set name": class index or label}'
+            )
+        for key, value in data.items():
+            if value is None or isinstance(value, str):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DataError(
+                    f"class map {name!r}: {key!r} maps to {value!r}; a class map's values are a "
+                    "class index (0, 1, ...), a label of the model, or null (leave it out)"
+                )
+        return {str(key): value for key, value in data.items()}
     mapping: dict[str, int | str | None] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        if "," not in line:
-            raise DataError(f"{name}, line {number}: {line!r} is not 'name,class'")
-        key, value = (part.strip() for part in line.rsplit(",", 1))
-        mapping[key] = int(value) if value.isdigit() else (value or None)
+        if "\t" in line:  # TSV
+            parts = line.split("\t")
+            if len(parts) == 3 and not parts[2].strip():  # a trailing tab
+                parts = parts[:2]
+        else:  # CSV, split at the last comma: a name may have commas, the class not
+            parts = line.rsplit(",", 1)
+        if len(parts) != 2:
+            raise DataError(
+                f"{name}, line {number}: {line!r} is not 'name,class' or 'name<TAB>class' (two "
+                "columns: the data set's name, then a class index, a label, or empty)"
+            )
+        key, value = (part.strip() for part in parts)
+        if not key:
+            raise DataError(f"{name}, line {number}: {line!r} has no name before the class")
+        mapping[key] = int(value) if value.isascii() and value.isdigit() else (value or None)
     return mapping
 
 
@@ -171,7 +201,7 @@ class ClassNames:
             if synsets is None:
                 raise DataError(
                     f"{where}: {text!r} is a synset id, but the model's {len(self.labels)} "
-                    "classes have none; pass synsets= (one id per class) or a class_map"
+                    f"classes have none; pass synsets= (one id per class) or use {_CLASS_MAP}"
                 )
             if text in synsets:
                 return synsets.index(text)
@@ -186,17 +216,18 @@ class ClassNames:
             named = ", ".join(f"{i} ({self.labels[i]!r})" for i in found)
             raise DataError(
                 f"{where}: {text!r} names {len(found)} classes: {named}; use the class index "
-                "or a class_map"
+                f"or {_CLASS_MAP}"
             )
         if not self.labels:
             raise DataError(
                 f"{where}: {text!r} is not a class index or synset id, and the model has no "
-                "class names; use indices, synsets or a class_map"
+                f"class names; use indices, synsets or {_CLASS_MAP}"
             )
         raise DataError(
             f"{where}: {text!r} is not a class of the model.{self._hint(text)} Name classes "
             "by a label (case-insensitive), a synset id (n02124075) or a class index (285), or "
-            "map the name with a class_map."
+            f"map the name with {_CLASS_MAP}: a JSON object or two-column CSV of name to class "
+            'index or label, e.g. {"cat": 285}.'
         )
 
     def _hint(self, text: str) -> str:
@@ -208,7 +239,7 @@ class ClassNames:
             return suggestion(text.replace("_", " "), self.labels)
         listed = ", ".join(repr(label) for label in having[:5])
         more = f" and {len(having) - 5} more" if len(having) > 5 else ""
-        return f" Labels with that word: {listed}{more}; a class_map says which one it means."
+        return f" Labels with that word: {listed}{more}; a class map says which one it means."
 
     def _checked(self, index: int, where: str) -> int:
         if self.labels and not 0 <= index < len(self.labels):

@@ -61,6 +61,11 @@ def open_dataset(
     if isinstance(data, str) and data == "samples":
         if boxes is not None:
             raise DataError("--data samples has its own boxes; give --boxes with a folder only")
+        if class_map:
+            raise DataError(
+                "--data samples names its classes by the model's indices; a class_map "
+                "(--class-map) maps the class names of a folder and its --boxes only"
+            )
         from seewhy.datasets.samples import samples as benchmark
 
         return benchmark(labels=labels, limit=limit)

@@ -26,12 +26,14 @@ one of another size fails to load (:class:`~seewhy.datasets.folder.ImageFile`).
 
 Object names resolve by :mod:`seewhy.datasets.classes`: synset ids, class indices, or labels
 matched exactly (case-insensitive). VOC's own class names (``cat``, ``pottedplant``) are not
-ImageNet classes: with an ImageNet model they need a ``class_map``. Every object is kept,
-``<difficult>`` and ``<truncated>`` ones included.
+ImageNet classes: with an ImageNet model they need a ``class_map`` (``seewhy evaluate
+--class-map FILE``). Every object is kept, ``<difficult>`` and ``<truncated>`` ones included.
+A coordinate or size that is not a finite number (``inf``, ``nan``) is a DataError.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Collection
@@ -51,9 +53,14 @@ def _number(node: ElementTree.Element, tag: str, where: str) -> int:
     if not text:
         raise DataError(f"{where}: no <{tag}>")
     try:
-        return int(round(float(text)))
+        number = float(text)
     except ValueError:
         raise DataError(f"{where}: <{tag}> is {text!r}, not a number") from None
+    if not math.isfinite(number):  # "inf", "nan", "1e400"
+        raise DataError(
+            f"{where}: <{tag}> is {text!r}; coordinates and sizes are finite numbers of pixels"
+        )
+    return int(round(number))
 
 
 def read_voc_file(path: str | os.PathLike[str], classes: ClassNames) -> Annotated:
@@ -116,9 +123,14 @@ def read_voc(
         The annotated images read, and the stems of the files not read.
 
     Raises:
-        DataError: the folder has no XML file, two files have the same stem, or a file is bad.
+        DataError: the path does not exist, the folder has no XML file, two files have the
+            same stem, or a file is bad (a coordinate that is not a finite number...).
     """
     path = Path(path)
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such file or folder; VOC boxes are a folder of .xml files or one .xml file"
+        )
     if path.is_file():
         files = [path]
     else:
