@@ -63,7 +63,8 @@ def test_the_round_trip_keeps_maps_targets_scores_labels_and_the_request(saved) 
     assert loaded.labels == result.labels
     assert loaded.layers == result.layers
     assert loaded.refused == result.refused
-    assert loaded.options == result.options
+    # the request, and how the folder's pictures were drawn
+    assert loaded.options == {**result.options, "scale": "image", "box_threshold": None}
     assert loaded.options["methods"]["gradcam"] == {"relu": False}
     np.testing.assert_array_equal(loaded.images, result.images)
 
@@ -98,4 +99,31 @@ def test_models_side_by_side_load_as_a_list_or_by_name(tmp_path, chelsea_path) -
 
 def test_a_folder_without_a_report_is_named(tmp_path) -> None:
     with pytest.raises(SeewhyError, match="no report.json here"):
+        seewhy.load_result(tmp_path)
+
+
+@pytest.mark.parametrize(("scale", "box_threshold"), [("map", None), ("global", 0.15)])
+def test_a_folder_saved_with_another_scale_or_boxes_draws_its_saved_figure(
+    saved, tmp_path, scale, box_threshold
+) -> None:
+    from PIL import Image
+
+    result, _ = saved
+    result.save(tmp_path, scale=scale, box_threshold=box_threshold)
+    loaded = seewhy.load_result(tmp_path)
+    assert loaded.options["scale"] == scale and loaded.options["box_threshold"] == box_threshold
+    figure = next(tmp_path.glob("000_*/figure.png"))
+    np.testing.assert_array_equal(
+        np.asarray(loaded.figure(0).convert("RGB")), np.asarray(Image.open(figure).convert("RGB"))
+    )
+    assert not np.array_equal(  # the default drawing differs: the test can fail
+        np.asarray(loaded.figure(0, scale="image", box_threshold=None)),
+        np.asarray(result.figure(0, scale=scale, box_threshold=box_threshold)),
+    ) or (scale, box_threshold) == ("image", None)
+
+
+def test_a_folder_saved_without_maps_says_so(saved, tmp_path) -> None:
+    result, _ = saved
+    result.save(tmp_path, what=["figure"])
+    with pytest.raises(SeewhyError, match="the maps were not saved"):
         seewhy.load_result(tmp_path)

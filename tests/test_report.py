@@ -55,7 +55,7 @@ OK_ENTRY = {
     "maps": {},
     "layers": {"gradcam": "features.3"},
     "refused": {},
-    "request": {},
+    "request": {"scale": "image", "box_threshold": None},
 }
 ERROR_ENTRY = {
     "image": SOURCES[1],

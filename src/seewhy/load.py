@@ -92,6 +92,14 @@ def _result(out: Path, entries: list[dict[str, Any]], model: str, skipped: list[
             "maps can be read with numpy, but not loaded as a result"
         )
 
+    unsaved = [m for m, files in first["maps"].items() if "npy" not in files]
+    if unsaved:
+        raise SeewhyError(
+            f"{out}: the maps were not saved (the run saved {', '.join(_saved(first))}), so "
+            "there is no result to load; save with maps (what=['figure', 'maps'], or "
+            "seewhy explain --save figure,maps)"
+        )
+
     def stacked(files: list[str]) -> torch.Tensor:
         return torch.from_numpy(np.stack([np.load(out / f) for f in files]))
 
@@ -147,3 +155,11 @@ def _result(out: Path, entries: list[dict[str, Any]], model: str, skipped: list[
         refused=dict(first.get("refused", {})),
         skipped=list(skipped),
     )
+
+
+def _saved(entry: dict[str, Any]) -> list[str]:
+    """What a report entry says was written: ``figure``, ``overlays``."""
+    found = ["figure"] if "figure" in entry else []
+    if any("overlays" in files for files in entry["maps"].values()):
+        found.append("overlays")
+    return found or ["no pictures"]

@@ -44,7 +44,6 @@ from tqdm.auto import tqdm
 
 from seewhy.record import jsonable
 from seewhy.render import SCALES, FigureBlock, explanation_figure, save_figure, save_png
-from seewhy.render.boxes import draw_boxes
 from seewhy.result import ExplanationResult, InputRecord, source_name
 
 __all__ = [
@@ -77,13 +76,17 @@ def _base_entry(record: InputRecord, model: str) -> dict[str, Any]:
 
 
 def report_entry(
-    result: ExplanationResult, record: InputRecord, box_threshold: float | None = None
+    result: ExplanationResult,
+    record: InputRecord,
+    box_threshold: float | None = None,
+    scale: str = "image",
 ) -> dict[str, Any]:
     """The JSON-ready entry of one input of ``result``: its targets, scores and layers (the
     map files are added by :func:`save_results`), or its error. With ``box_threshold``, also
     ``"boxes"``: method -> per target the box of the map's largest segment at that share of
     its maximum (:func:`seewhy.localize.boxes`, ``[x0, y0, x1, y1]`` inclusive, or ``None``),
-    and ``"box_threshold"``."""
+    and ``"box_threshold"``. Its ``"request"`` is the result's, with the ``scale`` and
+    ``box_threshold`` its pictures are drawn with (what a loaded result draws by default)."""
     entry = _base_entry(record, result.model_name)
     if record.ok and record.index is not None:
         b = record.index
@@ -99,7 +102,11 @@ def report_entry(
             )
         entry["layers"] = dict(result.layers)
         entry["refused"] = dict(result.refused)
-        entry["request"] = jsonable(result.options)
+        entry["request"] = {
+            **jsonable(result.options),
+            "scale": scale,
+            "box_threshold": box_threshold,
+        }
         if box_threshold is not None:
             from seewhy.localize import boxes
 
@@ -344,12 +351,10 @@ class _Files:
         entries, blocks = [], []
         for result in results:
             own = result.records[position]
-            entry = report_entry(result, own, self.box_threshold)
+            entry = report_entry(result, own, self.box_threshold, self.scale)
             if own.ok and own.index is not None:
                 drawn = self.what & {"figure", "overlays"}
-                block = result.block(own.index, self.scale) if drawn else None
-                if block is not None and "boxes" in entry:
-                    _draw_boxes(block, result.columns(), entry["boxes"])
+                block = result.block(own.index, self.scale, self.box_threshold) if drawn else None
                 self._write_model(result, own.index, folder, entry, block)
                 if block is not None and "figure" in self.what:
                     blocks.append(block)
@@ -411,20 +416,6 @@ class _Files:
                     np.save(npy, layer_map[b].numpy())
                     layers[layer] = str(npy.relative_to(self.out))
                 files["layers"] = layers
-
-
-def _draw_boxes(
-    block: FigureBlock, columns: list[str], boxes: dict[str, list[list[int] | None]]
-) -> None:
-    """Outline each map's box on its panel of ``block`` (the figure's and the overlay's)."""
-    if block.panels is None:
-        return
-    for method, per_target in boxes.items():
-        column = columns.index(method)
-        for t, box in enumerate(per_target):
-            panel = block.panels[t][column]
-            if panel is not None and box is not None:
-                block.panels[t][column] = draw_boxes(panel, [box])
 
 
 def _save_image(image: Image.Image, path: Path, suffix: str) -> None:

@@ -272,12 +272,18 @@ class ExplanationResult:
         return [self._scales[key]] * count
 
     def overlay(
-        self, index: int, method: str, target: int = 0, alpha: float = 0.5, scale: str = "image"
+        self,
+        index: int,
+        method: str,
+        target: int = 0,
+        alpha: float = 0.5,
+        scale: str | None = None,
     ) -> Image.Image:
         """One map drawn as a PIL image, as in the figure: a jet heatmap over the photo for
         CAM methods (diverging when signed); for input-space methods the drawing of their kind
-        (see :func:`seewhy.render.render_panel`). ``scale`` as in :meth:`scales`."""
-        scales = self.scales(index, method, scale)
+        (see :func:`seewhy.render.render_panel`). ``scale`` as in :meth:`scales` (``None``:
+        the one the result was saved with, else ``"image"``)."""
+        scales = self.scales(index, method, self._drawn(scale, None)[0])
         return self._panel(index, method, target, None if scales is None else scales[target], alpha)
 
     def _panel(
@@ -329,12 +335,26 @@ class ExplanationResult:
             return f"score: -{score} (counterfactual: each map shows what argues against its class)"
         return f"score: {score} of each row's class"
 
-    def block(self, index: int, scale: str = "image") -> FigureBlock:
+    def _drawn(self, scale: str | None, box_threshold: float | None) -> tuple[str, float | None]:
+        """The scale and box threshold to draw with: those given, else the ones the result
+        was saved with (a loaded result's ``options``), else ``"image"`` and no boxes."""
+        if scale is None:
+            scale = self.options.get("scale") or "image"
+        if box_threshold is None:
+            box_threshold = self.options.get("box_threshold")
+        return scale, box_threshold
+
+    def block(
+        self, index: int, scale: str | None = None, box_threshold: float | None = None
+    ) -> FigureBlock:
         """The figure block of one image: rows = targets ("against: ..." when
         counterfactual), columns = methods titled with their layer (a fused map's names its
         layers), each drawn in its ``scale`` (see :meth:`scales`) with a caption saying what
         it is; a refused method's column is an empty cell labelled with its reason. Its
-        ``panels`` are drawn here, as :meth:`overlay` draws them."""
+        ``panels`` are drawn here, as :meth:`overlay` draws them, with each map's box
+        (:func:`seewhy.localize.boxes` at ``box_threshold``) outlined when one is given.
+        ``None``: as the result was saved (see :meth:`_drawn`)."""
+        scale, box_threshold = self._drawn(scale, box_threshold)
         columns = self.columns()
         count, size = self.targets.shape[1], self.images.shape[1:3]
         empty = np.zeros((count, *size), np.float32)
@@ -360,6 +380,17 @@ class ExplanationResult:
             ]
             for t in range(count)
         ]
+        if box_threshold is not None:
+            from seewhy.localize import boxes
+            from seewhy.render.boxes import draw_boxes
+
+            for c, method in enumerate(columns):
+                if method in self.maps:
+                    found = boxes(self.maps[method][index], box_threshold)
+                    for t, box in enumerate(found):
+                        panel = panels[t][c]
+                        if panel is not None and box is not None:
+                            panels[t][c] = draw_boxes(panel, [box])
         return FigureBlock(
             self.model_name,
             self.images[index],
@@ -375,11 +406,14 @@ class ExplanationResult:
             panels,
         )
 
-    def figure(self, index: int = 0, scale: str = "image") -> Image.Image:
+    def figure(
+        self, index: int = 0, scale: str | None = None, box_threshold: float | None = None
+    ) -> Image.Image:
         """The figure of one image, titled with its file's name, as a PIL image; ``scale``
-        as in :meth:`scales`."""
+        as in :meth:`scales`, boxes as in :meth:`block` (``None``: as the result was saved,
+        else ``"image"`` and no boxes)."""
         return explanation_figure(
-            [self.block(index, scale)], title=source_name(self.sources[index])
+            [self.block(index, scale, box_threshold)], title=source_name(self.sources[index])
         )
 
     def report(self, box_threshold: float | None = None) -> list[dict[str, Any]]:

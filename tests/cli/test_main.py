@@ -486,3 +486,35 @@ def test_explain_in_parts_writes_what_one_part_writes(
             for c in ("c2", "c100")
         ]
         assert pair[0].shape == pair[1].shape and np.abs(pair[0] - pair[1]).max() <= 2
+
+
+@pytest.mark.parametrize("command", ["explain", "sanity", "evaluate", "visualize"])
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
+    capsys, tmp_path, command
+) -> None:
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"not a folder")
+    args = {"explain": ["x.png"], "sanity": ["x.png"], "evaluate": [], "visualize": []}[command]
+    code, _, err = run(capsys, command, *args, "--out", str(taken))
+    assert code == 2 and f"--out '{taken}' is a file, not a folder" in err
+    code, _, err = run(capsys, command, *args, "--out", str(taken / "below"))
+    assert code == 2 and "is not a folder seewhy can write into" in err
+
+
+def test_no_image_to_read_exits_1_as_documented(capsys, tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "explain", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    assert code == 1 and "folder is empty" in err
+    code, _, err = run(capsys, "explain", str(tmp_path / "nosuch.png"), "--out", str(tmp_path))
+    assert code == 1 and "no such file" in err
+
+
+def test_a_box_threshold_asks_for_boxes(capsys, tmp_path, chelsea_path) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "explain", chelsea_path, "--weights", "random", "--box-threshold", "0.5",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    entry = json.loads((out / "report.json").read_text())[0]
+    assert entry["box_threshold"] == 0.5 and entry["boxes"]["gradcam"][0] is not None

@@ -175,6 +175,11 @@ def test_one_weights_per_model_in_order(capsys, tmp_path, chelsea_path) -> None:
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert [e["request"]["model"]["weights"] for e in report] == ["random", str(checkpoint)]
+    # one model twice: named by its weights, each with its own files, read back as two
+    assert [e["model"] for e in report] == ["efficientnet_lite0@random", "efficientnet_lite0@lite0"]
+    assert report[0]["maps"]["gradcam"]["npy"] != report[1]["maps"]["gradcam"]["npy"]
+    back = seewhy.load_results(out)
+    assert [r.model_name for r in back] == [e["model"] for e in report] and len(back[0]) == 1
     code, _, err = run(capsys, "explain", chelsea_path, *models, *weights, "--weights", "random")
     assert code == 2 and "got 3 --weights for 2 models" in err
 

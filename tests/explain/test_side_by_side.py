@@ -49,3 +49,9 @@ def test_models_with_other_classes_are_refused(chelsea_path) -> None:
     renamed.labels = ["x", *renamed.labels[1:]]
     with pytest.raises(TargetError, match="class 0 is 'tench' for 'efficientnet_lite0' and 'x'"):
         seewhy.explain_models([_models()[0], renamed], chelsea_path)
+
+
+def test_two_models_of_one_name_are_refused(chelsea_path) -> None:
+    lite0 = seewhy.load_model("efficientnet_lite0", "random")
+    with pytest.raises(seewhy.OptionError, match="two models are named 'efficientnet_lite0'"):
+        seewhy.explain_models([lite0, lite0], chelsea_path)

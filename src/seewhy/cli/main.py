@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from seewhy.cli import evaluate, sanity, serve, visualize
@@ -101,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--box-threshold",
         type=float,
-        default=0.15,
+        default=None,
         metavar="SHARE",
-        help="the share of a map's maximum its box's pixels reach (default 0.15, Grad-CAM's)",
+        help="the share of a map's maximum its box's pixels reach (default 0.15, Grad-CAM's); "
+        "implies --boxes",
     )
     explain.add_argument("--out", default="seewhy-out", help="output folder (default seewhy-out)")
     explain.add_argument(
@@ -157,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) is not None:
+            check_out(args.out)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             if args.command == "evaluate":
@@ -165,9 +169,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeewhyError as error:
         print(f"seewhy: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file that could not be written (a full disk, permissions)
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"seewhy: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("seewhy: interrupted", file=sys.stderr)
         return 130
+
+
+def check_out(path: str) -> None:
+    """A SeewhyError, before any work, when ``--out`` cannot be a folder: a file is there,
+    or its nearest existing parent is not a folder this process can write into."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise SeewhyError(f"--out {path!r} is a file, not a folder: give a folder to write into")
+    parent = target
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise SeewhyError(
+            f"--out {path!r} cannot be made: {parent} is not a folder seewhy can write into"
+        )
 
 
 def run() -> None:
@@ -179,7 +202,10 @@ def run() -> None:
     2 cores). So the standard streams are flushed and the process exits with ``os._exit``.
     An exception from ``main`` propagates as usual (with the normal teardown).
     """
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader left while a print filled the pipe's buffer
+        code = 1
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -297,6 +323,20 @@ def with_options(
 CHUNK = 16
 
 
+def _distinct_names(models: list[Any], weights: list[str | None]) -> None:
+    """Models given more than once (``--model M --weights a.pth --model M --weights b.pth``)
+    renamed by their weights file (``M@a``), else by their place (``M#2``): results, their
+    files and figures are told apart by the model's name."""
+    names = [m.name for m in models]
+    for i, model in enumerate(models):
+        if names.count(model.name) > 1:
+            model.name = f"{names[i]}@{Path(weights[i]).stem}" if weights[i] else names[i]
+    renamed = [m.name for m in models]
+    for i, model in enumerate(models):
+        if renamed.count(renamed[i]) > 1:
+            model.name = f"{names[i]}#{i + 1}"
+
+
 def _explain(args: argparse.Namespace) -> int:
     """``seewhy explain``: the inputs explained a part (:data:`CHUNK` images) at a time,
     each part written by a :class:`~seewhy.report.ResultWriter` in worker threads while the
@@ -315,13 +355,21 @@ def _explain(args: argparse.Namespace) -> int:
     methods = with_options(normalize_methods(args.method or ["gradcam"]), args.option or [])
     if args.top is not None and args.top < 1:
         raise SeewhyError(f"--top must be at least 1, got {args.top}")
+    if args.box_threshold is not None:
+        args.boxes = True  # a threshold asks for boxes
+    else:
+        args.box_threshold = 0.15
     if not 0.0 <= args.box_threshold <= 1.0:
         raise SeewhyError(
             f"--box-threshold is a share of the map's maximum in [0, 1], got {args.box_threshold}"
         )
     what = [part.strip() for part in args.save.split(",") if part.strip()]
     targets = _per_image(args.classes if args.classes else f"top{args.top or 1}")
-    inputs, skipped = list_inputs(args.inputs or [str(example_image())])
+    try:
+        inputs, skipped = list_inputs(args.inputs or [str(example_image())])
+    except ImageError as error:  # nothing to read (an empty folder, a missing file): 1
+        print(f"seewhy: error: {error}", file=sys.stderr)
+        return 1
     if skipped:
         warn(skipped_note(skipped))
     explainers = [
@@ -333,6 +381,7 @@ def _explain(args: argparse.Namespace) -> int:
         )
         for name, weight, label in zip(models, weights, labels)
     ]
+    _distinct_names([e.model for e in explainers], weights)
     chunk = len(inputs) if args.scale == "global" else CHUNK
     lines: list[list[str]] = [[] for _ in explainers]  # printed model by model
     errors: list[InputRecord] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from seewhy.errors import TargetError
+from seewhy.errors import OptionError, TargetError
 from seewhy.explain.explainer import Explainer, ImageInput
 from seewhy.methods.registry import MethodRequest
 from seewhy.models import LoadedModel
@@ -45,10 +45,18 @@ def explain_models(
 
     Raises:
         TargetError: the models' class counts differ, or their class names do.
+        OptionError: two models have the same name.
     """
     explainers = [m if isinstance(m, Explainer) else Explainer(m) for m in models]
     if not explainers:
         raise TargetError("explain_models needs at least one model")
+    names = [e.model.name for e in explainers]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise OptionError(
+            f"two models are named {twice!r}: results, their files and figures are told apart "
+            "by the model's name; give each model its own (model.name = '...')"
+        )
     for other in explainers[1:]:
         check_same_classes(explainers[0].model, other.model)
     first = explainers[0].explain(images, methods, targets, **options)
