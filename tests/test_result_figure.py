@@ -158,3 +158,21 @@ def test_save_writes_what_is_asked_and_overlays_are_the_figure_s_panels(tmp_path
         res.save(tmp_path / "bad", what=["figures"])
     with pytest.raises(ValueError, match="scale must be one of map, image, global"):
         res.save(tmp_path / "bad", scale="shared")
+
+
+def test_a_fused_column_says_its_strengths_do_not_compare() -> None:
+    """fuse_maps scales each layer's map to [0, 1] alone: a weak class's fused map can be as
+    bright as a strong one's, so the shared scale's caption must not be read as comparing."""
+    from helpers.models import TinyGapNet
+
+    import seewhy
+
+    torch.manual_seed(0)
+    explainer = seewhy.Explainer(TinyGapNet(), layer=["features.1", "features"])
+    fused = explainer.explain(torch.randn(1, 3, 16, 16), ["gradcam"], "top2")
+    one = seewhy.Explainer(TinyGapNet(), layer="features").explain(
+        torch.randn(1, 3, 16, 16), ["gradcam"], "top2"
+    )
+    caption = fused.block(0).captions[0 + fused.columns().index("gradcam")]
+    assert "strengths do not compare" in caption
+    assert "strengths do not compare" not in one.block(0).captions[0]

@@ -318,6 +318,10 @@ class ExplanationResult:
         lines = [_SHARING[scale]]
         if all(s.high == s.low for s in scales):
             lines = [f"{_SHARING[scale]}: every map is 0"]
+        if isinstance(self.layers.get(method), list) and len(self.layers[method]) > 1:
+            # fuse_maps scales each layer's map to [0, 1] on its own before the mean: a weak
+            # class's fused map can be as bright as a strong one's, whatever the scale
+            lines.append("fused: each layer scaled alone,\nstrengths do not compare")
         if display != "cam":
             lines.append("clipped at |map|'s 99th percentile")
         if one.signed:
