@@ -134,8 +134,10 @@ def test_unknown_category_and_missing_images(folder, tmp_path):
         DataError, match=r"instances.json: category 'hot dog': 'hot dog' is not a class"
     ):
         open_dataset(folder, path, labels=LABELS)
-    images = [{"id": 5, "file_name": f"gone{i}.png", "width": 12, "height": 10} for i in range(7)]
-    annotations = [{"image_id": 5, "category_id": 7, "bbox": [0, 0, 1, 1]}]
+    images = [
+        {"id": 5 + i, "file_name": f"gone{i}.png", "width": 12, "height": 10} for i in range(7)
+    ]
+    annotations = [{"image_id": 11, "category_id": 7, "bbox": [0, 0, 1, 1]}]
     path = coco_file(tmp_path / "gone.json", annotations, images=images)
     with pytest.warns(SeewhyWarning, match=r"1 annotated image\(s\) .* gone6.png"):
         open_dataset(folder, path, labels=LABELS)
@@ -208,6 +210,8 @@ def polygons(*coordinates):
          r"images\[0\]: width is str 'big', not a number of pixels"),
         ({"images": "x"}, r"instances.json: images is str 'x', not a list of image objects"),
         ({"images": ["a.png"]}, r"images\[0\] is str 'a.png', not an object with id"),
+        ({"images": [IMAGE, {**IMAGE, "file_name": "b.png"}]},
+         r"images\[1\]: id 1 is also the id of 'a.png'; an image id names one file"),
         ({"categories": "x"}, r"categories is str 'x', not a list of category objects"),
         ({"categories": [{"id": 7}]}, r"categories\[0\]: no 'name'"),
         ({"annotations": [[1, 2]]},
@@ -254,6 +258,7 @@ def polygons(*coordinates):
         "image-width-string",
         "images-string",
         "image-string",
+        "image-id-twice",
         "categories-string",
         "category-no-name",
         "annotation-list",

@@ -313,6 +313,11 @@ def _images(data: Mapping[str, Any], source: str) -> dict[Any, tuple[str, tuple[
             said = "no 'file_name'" if name is None else f"file_name is {_kind(name)}"
             raise DataError(f"{where}: {said}; an image is {_IMAGE} (file_name a path)")
         width, height = _pixels(image, "width", where), _pixels(image, "height", where)
+        if image_id in images and images[image_id][0] != name:  # whose annotations are they?
+            raise DataError(
+                f"{where}: id {image_id!r} is also the id of {images[image_id][0]!r}; an "
+                "image id names one file"
+            )
         images[image_id] = (name, (width, height) if width > 0 and height > 0 else None)
     return images
 
