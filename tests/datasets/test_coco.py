@@ -337,3 +337,16 @@ def test_coco_box_refuses_what_is_not_a_box():
         coco_box([1, 2, 3], None, "a.json: annotations[2]")
     with pytest.raises(ValueError, match=r"bbox\[2\] is inf"):  # DataError is a ValueError
         coco_box([1, 2, float("inf"), 3], None)
+
+
+def test_has_mask_does_not_decode_the_rle(monkeypatch):
+    """Whether a data set has masks is known without decoding every COCO mask."""
+    import seewhy.datasets.coco as coco
+    from seewhy.datasets.base import Dataset, Sample, Truth
+    from seewhy.evaluate.runner import data_has
+
+    monkeypatch.setattr(coco, "_mask_utils", lambda: pytest.fail("an RLE was decoded"))
+    truth = RleTruth(0, box=(0, 0, 3, 3), rle={"size": [10, 12], "counts": b"PT2"})
+    assert truth.has_mask and not Truth(0, box=(0, 0, 3, 3)).has_mask
+    dataset = Dataset("x", [Sample("a.png", lambda: None, (0,), (truth,))])
+    assert dataset.has_masks and {"masks", "boxes"} <= data_has(dataset)

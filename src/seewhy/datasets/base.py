@@ -28,6 +28,11 @@ class Truth:
     mask: np.ndarray | None = None
     crowd: bool = False
 
+    @property
+    def has_mask(self) -> bool:
+        """Whether the object has a mask, without making it (a COCO RLE is not decoded)."""
+        return self.mask is not None
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -66,7 +71,7 @@ class Dataset:
 
     @property
     def has_masks(self) -> bool:
-        return any(t.mask is not None for s in self.samples for t in s.objects)
+        return any(t.has_mask for s in self.samples for t in s.objects)
 
     @property
     def has_labels(self) -> bool:

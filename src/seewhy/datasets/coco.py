@@ -84,6 +84,10 @@ class RleTruth(Truth):
         object.__setattr__(self, "rle", rle)
         object.__setattr__(self, "where", where)
 
+    @property
+    def has_mask(self) -> bool:
+        return self._mask is not None or self.rle is not None
+
     @property  # type: ignore[override]
     def mask(self) -> np.ndarray | None:  # type: ignore[override]
         if self._mask is None and self.rle is not None:

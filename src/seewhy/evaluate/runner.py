@@ -105,7 +105,7 @@ def data_has(dataset: Dataset, samples: Sequence[Sample] | None = None) -> set[s
         for truth in sample.objects:
             if truth.box is not None:
                 has.update(("boxes", "regions"))
-            if truth.mask is not None:
+            if truth.has_mask:
                 has.update(("masks", "regions"))
     return has
 
