@@ -108,14 +108,13 @@ def report_entry(
             "box_threshold": box_threshold,
         }
         if box_threshold is not None:
-            from seewhy.localize import boxes
-
             entry["box_threshold"] = box_threshold
             entry["boxes"] = {
                 method: [
-                    None if box is None else list(box) for box in boxes(maps[b], box_threshold)
+                    None if box is None else list(box)
+                    for box in result.boxes_of(b, method, box_threshold)
                 ]
-                for method, maps in result.maps.items()
+                for method in result.maps
             }
     return entry
 

@@ -172,6 +172,9 @@ class ExplanationResult:
     _scales: dict[tuple[str, int], Scale] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _found_boxes: dict[tuple[str, int, float], list[Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def methods(self) -> list[str]:
@@ -385,12 +388,11 @@ class ExplanationResult:
             for t in range(count)
         ]
         if box_threshold is not None:
-            from seewhy.localize import boxes
             from seewhy.render.boxes import draw_boxes
 
             for c, method in enumerate(columns):
                 if method in self.maps:
-                    found = boxes(self.maps[method][index], box_threshold)
+                    found = self.boxes_of(index, method, box_threshold)
                     for t, box in enumerate(found):
                         panel = panels[t][c]
                         if panel is not None and box is not None:
@@ -409,6 +411,17 @@ class ExplanationResult:
             self.subtitle(),
             panels,
         )
+
+    def boxes_of(self, index: int, method: str, threshold: float) -> list[Any]:
+        """Each target's box of ``method`` on image ``index`` (:func:`seewhy.localize.boxes`,
+        largest segment, None where a map has none), found once per threshold: the report
+        entry and the drawn panels of a save share them."""
+        key = (method, index, threshold)
+        if key not in self._found_boxes:
+            from seewhy.localize import boxes
+
+            self._found_boxes[key] = boxes(self.maps[method][index], threshold)  # type: ignore[assignment]
+        return self._found_boxes[key]
 
     def figure(
         self, index: int = 0, scale: str | None = None, box_threshold: float | None = None
