@@ -93,10 +93,9 @@ def class_index(value: int | str, num_classes: int, labels: Sequence[str] | None
         if text.lstrip("-").isdigit():
             value = int(text)
         elif labels:
-            if text in labels:  # an exact match wins: "cardigan" the sweater, not "Cardigan"
-                exact = [i for i, label in enumerate(labels) if label == text]
-                if len(exact) == 1:
-                    return exact[0]
+            exact = [i for i, label in enumerate(labels) if label == text]
+            if len(exact) == 1:  # an exact match wins: "cardigan" the sweater, not "Cardigan"
+                return exact[0]
             folded = [i for i, label in enumerate(labels) if label.lower() == text.lower()]
             if len(folded) == 1:
                 return folded[0]

@@ -35,6 +35,7 @@ from seewhy.explain import Explainer
 from seewhy.methods.registry import normalize_methods, resolved_options
 from seewhy.metrics.registry import MetricInputs, default_metrics, get_metric, supported
 from seewhy.models import LoadedModel, load_model
+from seewhy.models.base import check_distinct_names
 
 __all__ = ["Evaluation", "EvaluationRequest", "data_has", "evaluate", "resolve_metrics"]
 
@@ -435,13 +436,7 @@ def evaluate(
         models=_once(request.models),
     )
     models = [m if isinstance(m, LoadedModel) else load_model(m) for m in request.models]
-    names = [m.name for m in models]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise OptionError(
-            f"two models are named {twice[0]!r}: rows and records are keyed by the model's "
-            "name; give each model once, or distinct names (LoadedModel.wrap(..., name=...))"
-        )
+    check_distinct_names(models, "rows and records")
     store = Store(out, world.rank)
     run = _Run(
         dataset, samples, world.shard(len(samples)), methods, metrics, request, store, progress

@@ -15,10 +15,10 @@ from typing import Any
 
 from torch import nn
 
-from seewhy.errors import OptionError, TargetError
+from seewhy.errors import TargetError
 from seewhy.explain.explainer import Explainer, ImageInput
 from seewhy.methods.registry import MethodRequest
-from seewhy.models import LoadedModel
+from seewhy.models.base import LoadedModel, check_distinct_names
 from seewhy.result import ExplanationResult
 
 __all__ = ["explain_models"]
@@ -50,13 +50,7 @@ def explain_models(
     explainers = [m if isinstance(m, Explainer) else Explainer(m) for m in models]
     if not explainers:
         raise TargetError("explain_models needs at least one model")
-    names = [e.model.name for e in explainers]
-    twice = next((name for name in names if names.count(name) > 1), None)
-    if twice is not None:
-        raise OptionError(
-            f"two models are named {twice!r}: results, their files and figures are told apart "
-            "by the model's name; give each model its own (model.name = '...')"
-        )
+    check_distinct_names([e.model for e in explainers], "results, their files and figures")
     for other in explainers[1:]:
         check_same_classes(explainers[0].model, other.model)
     first = explainers[0].explain(images, methods, targets, **options)

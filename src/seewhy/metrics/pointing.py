@@ -62,9 +62,8 @@ def pointing_game(maps: Any, masks: Any, tolerance: float = 15) -> np.ndarray:
         ``(N,)`` float64: 1.0 hit, 0.0 miss, NaN where the mask is empty or the map is all
         NaN (NaN pixels are never the peak).
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.number)):
-        raise OptionError(f"tolerance must be a number of pixels >= 0, got {tolerance!r}")
-    if not 0 <= tolerance < np.inf:
+    number = not isinstance(tolerance, bool) and isinstance(tolerance, (int, float, np.number))
+    if not number or not 0 <= tolerance < np.inf:
         raise OptionError(f"tolerance must be a number of pixels >= 0, got {tolerance!r}")
     heat, truth = maps_and_masks(maps, masks)
     width = heat.shape[2]

@@ -197,7 +197,7 @@ def check_inputs(
         tensor = tensor.expand(n)
     if tensor.numel() != n or tensor.is_floating_point() or tensor.dtype == torch.bool:
         raise wrong
-    if (tensor < 0).any():
+    if (tensor < 0).any():  # an int, but negative: it would index from the last class
         raise wrong
     return images.detach(), maps, tensor.to(images.device, torch.int64)
 

@@ -221,6 +221,21 @@ class LoadedModel:
         return default_output(raw)
 
 
+def check_distinct_names(models: Sequence[LoadedModel], keyed: str) -> None:
+    """An OptionError when two of ``models`` share a name: ``keyed`` says what the name
+    tells apart (results, files, rows), so a second model would overwrite or mix with the
+    first."""
+    from seewhy.errors import OptionError
+
+    names = [model.name for model in models]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise OptionError(
+            f"two models are named {twice!r}: {keyed} are told apart by the model's name; "
+            "give each model once, or its own name (model.name = '...')"
+        )
+
+
 def input_channels(module: nn.Module) -> int | None:
     """The channels the model's first convolution takes (in registration order), or None
     for a model without a 2-D convolution."""
