@@ -67,3 +67,17 @@ def test_localize_and_metrics_are_attributes_loaded_on_first_use() -> None:
         "assert callable(seewhy.localize.boxes)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_seewhy_does_not_import_torch() -> None:
+    """So the ``seewhy`` command can set OpenMP's environment before PyTorch loads."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seewhy; assert 'torch' not in sys.modules; "
+        "from seewhy import Explainer, load_model; assert 'torch' in sys.modules; "
+        "assert seewhy.Explainer is Explainer and 'load_model' in dir(seewhy); "
+        "assert all(hasattr(seewhy, name) for name in seewhy.__all__)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,5 +1,5 @@
 """``python -m seewhy`` runs the ``seewhy`` command."""
 
-from seewhy.cli.main import run
+from seewhy.cli import run
 
 run()

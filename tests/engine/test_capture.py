@@ -9,7 +9,7 @@ from helpers.engine import capture
 from helpers.models import TinyGapNet, resnet18
 
 import seewhy
-from seewhy.engine.capture import target_gradients
+from seewhy.engine.capture import batched_grad, target_gradients
 from seewhy.engine.targets import Classes
 from seewhy.models import LoadedModel
 
@@ -76,6 +76,37 @@ def test_batched_vjp_equals_loop_of_backward_passes() -> None:
     for t in range(5):
         (expected,) = torch.autograd.grad(objective[:, t].sum(), root, retain_graph=True)
         torch.testing.assert_close(batched[:, t], expected)
+
+
+def test_batched_grad_equals_torch_autograd_grad() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(3, 4, requires_grad=True), torch.randn(3, 4, requires_grad=True)
+    objective = (x @ torch.randn(4, 5)) * y.sum(1, keepdim=True)
+    basis = torch.eye(5).unsqueeze(1).expand(5, 3, 5)
+    ours = batched_grad(objective, [x, y], basis)
+    public = torch.autograd.grad(
+        objective, [x, y], grad_outputs=basis, is_grads_batched=True, retain_graph=True
+    )
+    for a, b in zip(ours, public, strict=True):
+        assert torch.equal(a, b)
+    unused = torch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="not have been used"):
+        batched_grad(objective, [x, unused], basis)
+
+
+def test_an_explanation_does_not_import_sympy() -> None:
+    """torch.autograd.grad's check of grad_outputs imports sympy (0.6 s) on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seewhy; "
+        "e = seewhy.Explainer(seewhy.load_model('efficientnet_lite0', weights='random')); "
+        "e.explain(seewhy.data.example_image(), ['gradcam', 'gradcam++'], 'top3', "
+        "progress=False); print('sympy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_gradients_only_flow_through_the_head() -> None:

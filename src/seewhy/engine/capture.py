@@ -25,6 +25,12 @@ from seewhy.engine.targets import ResolvedTargets
 from seewhy.errors import LayerError, warn
 from seewhy.methods.contract import LinearHead
 
+try:  # what torch.autograd.grad(..., is_grads_batched=True) runs, without its checks
+    from torch._vmap_internals import _vmap
+    from torch.autograd.graph import _engine_run_backward
+except ImportError:  # pragma: no cover - a PyTorch without them takes the public path
+    _vmap = _engine_run_backward = None
+
 
 @dataclass(frozen=True)
 class Capture:
@@ -134,9 +140,7 @@ def target_gradients(
     basis = torch.eye(count, dtype=objective.dtype, device=objective.device)
     grad_outputs = basis.unsqueeze(1).expand(count, batch, count)
     try:
-        grads = torch.autograd.grad(
-            objective, roots, grad_outputs=grad_outputs, is_grads_batched=True, retain_graph=True
-        )
+        grads = batched_grad(objective, roots, grad_outputs)
         # (T, B, ...) -> (B, T, ...), made contiguous once here.
         stacked = [
             as_float32(_or_zeros(g, r, count)).transpose(0, 1).contiguous()
@@ -154,6 +158,41 @@ def target_gradients(
             for i, root in enumerate(roots)
         ]
     return stacked
+
+
+def batched_grad(
+    objective: torch.Tensor, roots: Sequence[torch.Tensor], grad_outputs: torch.Tensor
+) -> tuple[torch.Tensor | None, ...]:
+    """``torch.autograd.grad(objective, roots, grad_outputs, is_grads_batched=True,
+    retain_graph=True)``: per row ``v`` of ``grad_outputs`` (T, *objective.shape), the
+    vector-Jacobian product ``v . d objective / d root`` of each root, stacked (T, ...).
+
+    The same vmapped backward pass ``torch.autograd.grad`` runs, without its check of
+    ``grad_outputs``' shape (``_make_grads``), which imports ``sympy`` through
+    ``torch.fx.experimental.symbolic_shapes`` on first use: 0.6 s of the first explanation
+    in a new process (``seewhy explain``, a served model), for a check that cannot fail
+    here (``grad_outputs`` is made from ``objective``'s shape and dtype). A tensor subclass
+    with ``__torch_function__``, or a PyTorch without these internals, takes the public
+    call. Same errors: an unused root is a ``RuntimeError``.
+    """
+    if (
+        _vmap is None
+        or _engine_run_backward is None
+        or torch.overrides.has_torch_function((objective, *roots))
+        or grad_outputs.shape[1:] != objective.shape
+        or grad_outputs.dtype != objective.dtype
+    ):
+        return torch.autograd.grad(
+            objective, roots, grad_outputs=grad_outputs, is_grads_batched=True, retain_graph=True
+        )
+    inputs = tuple(roots)
+
+    def vjp(vector: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return _engine_run_backward(
+            (objective,), (vector,), True, False, inputs, False, accumulate_grad=False
+        )
+
+    return _vmap(vjp, 0, 0, allow_none_pass_through=True)(grad_outputs)
 
 
 def _or_zeros(grad: torch.Tensor | None, root: torch.Tensor, count: int = 0) -> torch.Tensor:
