@@ -139,7 +139,13 @@ _OPENING = threading.Lock()
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` pixels (at spaces; a word wider
-    than the line stands alone); its own newlines are kept."""
+    than the line stands alone); its own newlines are kept. Found once per text, font and
+    width (a run's figures repeat their captions and titles)."""
+    return list(_wrapped(text, font, width))
+
+
+@lru_cache(maxsize=4096)
+def _wrapped(text: str, font: ImageFont.FreeTypeFont, width: float) -> tuple[str, ...]:
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
@@ -151,7 +157,37 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
             else:
                 line = candidate
         lines.append(line)
-    return lines
+    return tuple(lines)
+
+
+def _text(
+    canvas: Image.Image,
+    xy: tuple[int, int],
+    text: str,
+    fill: tuple[int, int, int],
+    font: ImageFont.FreeTypeFont,
+    anchor: str,
+) -> None:
+    """``ImageDraw.text(xy, text, fill, font, anchor)`` for one line at whole pixels, the
+    same pixels, with the text's bitmap rendered once per font and anchor (:func:`_glyphs`):
+    a run's figures repeat their column titles, captions and colour bar values, and
+    FreeType's rendering was a quarter of composing a figure."""
+    mask, left, top = _glyphs(text, font, anchor)
+    if mask is not None:
+        canvas.paste(fill, (xy[0] + left, xy[1] + top), mask)
+
+
+@lru_cache(maxsize=4096)
+def _glyphs(
+    text: str, font: ImageFont.FreeTypeFont, anchor: str
+) -> tuple[Image.Image | None, int, int]:
+    """``text``'s coverage (an ``"L"`` image) and its offset from the anchor point."""
+    left, top, right, bottom = font.getbbox(text, anchor=anchor)
+    if right <= left or bottom <= top:
+        return None, 0, 0
+    mask = Image.new("L", (right - left, bottom - top), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, 255, font, anchor)
+    return mask, left, top
 
 
 def _cut(lines: list[str], count: int) -> list[str]:
@@ -329,7 +365,7 @@ def explanation_figure(
         left = s.margin + s.label_w  # centred over the panels, as the block titles are
         text = _cut(_wrap(title, font, layout.size[0] - left - s.margin), 1)[0]
         centre = (left + layout.size[0] - s.margin) // 2
-        draw.text((centre, s.margin + s.title_h // 2), text, _DARK, font, "mm")
+        _text(canvas, (centre, s.margin + s.title_h // 2), text, _DARK, font, "mm")
     for i, (block, (image, maps)) in enumerate(zip(blocks, checked, strict=True)):
         _draw_block(canvas, draw, layout, i, block, image, maps, s)
     return canvas
@@ -349,22 +385,24 @@ def _draw_block(
     first, last = layout.panels[i, 0, 0], layout.panels[i, 0, cols - 1]
     centre = (first[0] + last[2]) // 2
     y = first[1] - s.header_h(block)
-    draw.text((centre, y + s.block_title_h // 2), block.title, _DARK, s.font("block", True), "mm")
+    _text(
+        canvas, (centre, y + s.block_title_h // 2), block.title, _DARK, s.font("block", True), "mm"
+    )
     y += s.block_title_h
     if block.subtitle:
         font = s.font("subtitle")
         text = _cut(_wrap(block.subtitle, font, last[2] - first[0]), 1)[0]
-        draw.text((centre, y + s.px(2)), text, _GREY, font, "ma")
+        _text(canvas, (centre, y + s.px(2)), text, _GREY, font, "ma")
     for c, column_title in enumerate(["input", *block.methods]):
         left, top = layout.panels[i, 0, c][:2]
         lines = column_title.split("\n")
         y = top - s.column_titles_h(block)
-        draw.text((left + s.panel // 2, y), lines[0], _DARK, s.font("column"), "ma")
+        _text(canvas, (left + s.panel // 2, y), lines[0], _DARK, s.font("column"), "ma")
         y += s.px(_COL_LINE_H[0])
         font = s.font("column2")
         for line in lines[1:]:
             text = _cut(_wrap(line, font, s.panel), 1)[0]
-            draw.text((left + s.panel // 2, y), text, _GREY, font, "ma")
+            _text(canvas, (left + s.panel // 2, y), text, _GREY, font, "ma")
             y += s.px(_COL_LINE_H[1])
 
     photo = _fit(Image.fromarray(image), s.panel)
@@ -406,7 +444,7 @@ def _draw_block(
             y += s.bar_h + s.tick_h
         font = s.font("caption")
         for line in captions[m]:
-            draw.text((left, y), line, _DARK, font, "la")
+            _text(canvas, (left, y), line, _DARK, font, "la")
             y += s.caption_line_h
 
 
@@ -437,11 +475,11 @@ def _draw_bar(
     else:
         ends = ("-max", "max") if signed else ("0", "max")
     font, y = s.font("tick"), bottom + s.px(2)
-    draw.text((left, y), ends[0], _DARK, font, "la")
-    draw.text((right, y), ends[1], _DARK, font, "ra")
+    _text(canvas, (left, y), ends[0], _DARK, font, "la")
+    _text(canvas, (right, y), ends[1], _DARK, font, "ra")
     if signed:
         draw.line(((left + right) // 2, top, (left + right) // 2, bottom + s.px(2)), _DARK)
-        draw.text(((left + right) // 2, y), "0", _DARK, font, "ma")
+        _text(canvas, ((left + right) // 2, y), "0", _DARK, font, "ma")
 
 
 def _empty_cell(

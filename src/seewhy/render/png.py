@@ -37,8 +37,14 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NONE, _UP = 0, 2  # PNG filter types
 
 
-def _chunk(tag: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+def _chunk(tag: bytes, body: bytes) -> list[bytes]:
+    """A PNG chunk as pieces (length and tag, body, CRC): the body, a megabyte or more for
+    a figure's pixels, is not copied."""
+    return [
+        struct.pack(">I", len(body)) + tag,
+        body,
+        struct.pack(">I", zlib.crc32(body, zlib.crc32(tag))),
+    ]
 
 
 def _deflate(data: memoryview) -> bytes:
@@ -52,6 +58,16 @@ def _deflate(data: memoryview) -> bytes:
 def encode_png(image: Any) -> bytes:
     """``image`` (a PIL image or anything :func:`~seewhy.io.rgb.as_rgb_uint8` reads) as the
     bytes of an 8-bit RGB PNG file."""
+    return b"".join(_pieces(image))
+
+
+def save_png(image: Any, path: str | PathLike[str]) -> None:
+    """Write ``image`` to ``path`` as :func:`encode_png` encodes it."""
+    with open(path, "wb") as handle:
+        handle.writelines(_pieces(image))
+
+
+def _pieces(image: Any) -> list[bytes]:
     pixels = as_rgb_uint8(np.asarray(image))
     height, width, _ = pixels.shape
     flat = pixels.reshape(height, width * 3)
@@ -61,10 +77,4 @@ def encode_png(image: Any) -> bytes:
     np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8: modulo 256, as PNG wants
     data = _deflate(rows.data)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
-    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
-
-
-def save_png(image: Any, path: str | PathLike[str]) -> None:
-    """Write ``image`` to ``path`` as :func:`encode_png` encodes it."""
-    with open(path, "wb") as handle:
-        handle.write(encode_png(image))
+    return [_SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", data), *_chunk(b"IEND", b"")]
