@@ -116,3 +116,21 @@ def test_notes_need_one_entry_per_method() -> None:
     block.notes = ["x"]
     with pytest.raises(ValueError, match="notes must have one entry per method"):
         explanation_figure([block])
+
+
+@pytest.mark.parametrize("anchor", ["mm", "ma", "la", "ra"])
+@pytest.mark.parametrize("text", ["Grad-CAM++", "0.0123", "p=0.82 ...", " ", ""])
+def test_cached_text_draws_the_pixels_imagedraw_draws(text: str, anchor: str) -> None:
+    from PIL import ImageDraw
+
+    from seewhy.render.figure import _font, _text
+
+    font = _font(15)
+    ours = Image.new("RGB", (200, 60), (250, 240, 230))
+    theirs = ours.copy()
+    _text(ours, (100, 30), text, (20, 90, 20), font, anchor)
+    _text(ours, (100, 30), text, (20, 90, 20), font, anchor)  # from the cache: same pixels
+    ImageDraw.Draw(theirs).text((100, 30), text, (20, 90, 20), font, anchor)
+    ImageDraw.Draw(theirs).text((100, 30), text, (20, 90, 20), font, anchor)
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+    assert text.strip() == "" or np.asarray(ours).min() < 200  # something was drawn
