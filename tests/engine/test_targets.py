@@ -148,3 +148,29 @@ def test_an_exact_name_wins_and_a_name_of_two_classes_is_an_error() -> None:
     assert class_indices("CAT", output, labels).tolist() == [[1]]  # one match in any case
     with pytest.raises(TargetError, match=r"'CARDIGAN' names 2 classes \('Cardigan' \(0\)"):
         class_indices("CARDIGAN", output, labels)
+
+
+def test_a_target_function_returning_no_target_is_an_error() -> None:
+    logits = OUTPUT.clone().requires_grad_(True)
+    with pytest.raises(TargetError, match="no target"):
+        resolve_targets(logits, lambda out: out[:, :0])
+
+
+def test_copies_are_scored_by_a_target_function_at_their_images_rows() -> None:
+    refs = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1]])  # per image, as an embedding similarity
+
+    def similarity(out: torch.Tensor) -> torch.Tensor:
+        return (out * refs).sum(dim=1)  # fails or mixes images unless row i is image i
+
+    objective = Objective(similarity)
+    fixed = objective.fixed(objective.resolve(OUTPUT.clone().requires_grad_(True)))
+    copies = torch.tensor([[7.0, 8, 9, 1], [1, 2, 3, 4], [4, 5, 6, 2]])
+    rows = torch.tensor([1, 1, 0])  # two copies of image 1, then one of image 0
+    resolved = fixed.for_rows(rows).resolve(copies)
+    assert resolved.objective[:, 0].tolist() == [1.0, 4, 4]
+    # As many copies as images, all of image 0: still image 0's reference for each.
+    two = fixed.for_rows(torch.tensor([0, 0])).resolve(copies[:2])
+    assert two.objective[:, 0].tolist() == [7.0, 1]
+    # A chunk of the call's images (batch_size) sees its own images' rows too.
+    chunk = objective.of_images(2).images(1, 2)
+    assert chunk.resolve(OUTPUT[1:]).objective[:, 0].tolist() == [4.0]

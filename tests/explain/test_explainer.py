@@ -288,3 +288,32 @@ def test_a_float64_model_is_told_that_tensor_inputs_are_read_in_float32() -> Non
     explainer = seewhy.Explainer(TinyGapNet().double(), layer="features")
     with pytest.warns(seewhy.SeewhyWarning, match="rounded to about 7 significant digits"):
         explainer.explain(torch.rand(1, 3, 8, 8, dtype=torch.float64), ["gradcam"])
+
+
+def test_a_target_function_with_per_image_data_scores_each_copy_for_its_own_image() -> None:
+    """An embedding similarity to one reference per image: occlusion's masked copies (here
+    as many per forward as there are images, all of one image) are scored against their own
+    image's reference, as when each image is explained alone."""
+    torch.manual_seed(0)
+    model = TinyGapNet()
+    images = torch.randn(2, 3, 16, 16)
+    refs = torch.randn(2, 5)
+
+    def similarity(out: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cosine_similarity(out, refs, dim=1)
+
+    methods = {
+        "occlusion": {"window": 8, "stride": 8, "batch_size": 2},
+        "smoothgrad": {"n": 3, "seed": 0},
+    }
+    both = seewhy.Explainer(model, layer="features", batch_size=1).explain(
+        images, methods, targets=similarity
+    )
+    for i in range(2):
+        alone = seewhy.Explainer(model, layer="features").explain(
+            images[i : i + 1],
+            methods,
+            targets=lambda out, i=i: torch.nn.functional.cosine_similarity(out, refs[i : i + 1]),
+        )
+        for method in methods:
+            torch.testing.assert_close(both.maps[method][i], alone.maps[method][0])

@@ -191,13 +191,8 @@ def _resolve(
     """The targets of ``spec`` on ``output`` and their ``score`` (checked by Objective)."""
     if callable(spec) and not isinstance(spec, torch.Tensor):
         values = spec(output)
-        if not isinstance(values, torch.Tensor):
-            raise TargetError(f"the target function returned {type(values).__name__}, not a tensor")
-        if values.dim() not in (1, 2) or values.shape[0] != output.shape[0]:
-            raise TargetError(
-                f"the target function must return a tensor (B,) or (B, T) for B={output.shape[0]}"
-                f" images, got shape {tuple(values.shape)}"
-            )
+        if not isinstance(spec, ImageRows):  # checked inside, on the outputs it was given
+            check_values(values, output.shape[0])
         if values.dim() == 1:
             values = values.unsqueeze(1)
         # Checked where gradients flow (score-only passes run without a graph).
@@ -223,6 +218,78 @@ def _resolve(
     return ResolvedTargets(indices, objective, logits.detach(), probs)
 
 
+def check_values(values: object, images: int) -> None:
+    """A TargetError unless a target function's ``values`` are a (B,) or (B, T) tensor, T > 0,
+    for ``images`` = B images."""
+    if not isinstance(values, torch.Tensor):
+        raise TargetError(f"the target function returned {type(values).__name__}, not a tensor")
+    if values.dim() not in (1, 2) or values.shape[0] != images:
+        raise TargetError(
+            f"the target function must return a tensor (B,) or (B, T) for B={images}"
+            f" images, got shape {tuple(values.shape)}"
+        )
+    if values.dim() == 2 and values.shape[1] == 0:
+        raise TargetError(
+            f"the target function returned no target (shape {tuple(values.shape)}): give at "
+            "least one score per image"
+        )
+
+
+@dataclass(frozen=True)
+class ImageRows:
+    """A target function called as if on the outputs of all the call's images, row i image i.
+
+    A target function may hold per-image data: a reference embedding per image
+    (``cosine_similarity(out, refs)``), an answer per image (``out[arange(B), answers]``).
+    Its rows then mean images, but the passes give it other outputs: a chunk of the call's
+    images (``batch_size``), or copies of them (occlusion's masked, SmoothGrad's noisy
+    ones, several of one image in a row). Read as they came, the copies would be scored
+    against the wrong images' data, or fail on the mismatched sizes.
+
+    So each output row ``j``, which stands for image ``rows[j]``, is placed at row
+    ``rows[j]`` of an ``images``-row output and the function called on that; rows of images
+    with no copy there are filled with another row of the same call, and their values
+    dropped. Copies of the same image go in separate calls (as many calls as the most copies
+    of one image), so a function that treats rows independently gives exactly its own
+    values. Outputs that are already the call's images in order go straight through.
+    """
+
+    function: ScoreFunction
+    images: int
+    rows: torch.Tensor
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        rows = self.rows.to(output.device)
+        count = rows.shape[0]
+        if count != output.shape[0]:
+            raise TargetError(
+                f"a target function was given {output.shape[0]} outputs for {count} rows"
+            )
+        if count == self.images and torch.equal(rows, torch.arange(count, device=rows.device)):
+            values = self.function(output)
+            check_values(values, self.images)
+            return values
+        # rank[j]: how many earlier rows stand for the same image; one call per rank.
+        order = torch.argsort(rows, stable=True)
+        ordered = rows[order]
+        rank = torch.empty_like(rows)
+        rank[order] = torch.arange(count, device=rows.device) - torch.searchsorted(ordered, ordered)
+        pieces, places = [], []
+        for step in range(int(rank.max()) + 1):
+            taken = (rank == step).nonzero().flatten()
+            index = torch.full((self.images,), int(taken[0]), device=rows.device)
+            index[rows[taken]] = taken
+            values = self.function(output[index])
+            check_values(values, self.images)
+            pieces.append(values[rows[taken]])
+            places.append(taken)
+        return torch.cat(pieces)[torch.argsort(torch.cat(places))]
+
+    def images_of(self, rows: torch.Tensor) -> ImageRows:
+        """The function on outputs whose row ``j`` is this one's row ``rows[j]``."""
+        return replace(self, rows=self.rows[rows.to(self.rows.device)])
+
+
 @dataclass(frozen=True)
 class FixedTargets:
     """The targets resolved on a clean batch, to explain again on copies of its images.
@@ -238,7 +305,11 @@ class FixedTargets:
     def for_rows(self, rows: torch.Tensor) -> TargetSpec:
         """The target spec of copies of images ``rows``."""
         if self.function is not None:
-            return self.function
+            function = self.function
+            if not isinstance(function, ImageRows):
+                images = self.indices.shape[0]
+                function = ImageRows(function, images, torch.arange(images))
+            return function.images_of(rows)
         return self.indices[rows.to(self.indices.device)]
 
 
@@ -281,10 +352,22 @@ class Objective:
         return replace(resolved, objective=-resolved.objective)
 
     def images(self, start: int, stop: int) -> Objective:
-        """The objective of the call's images ``start..stop-1`` (a per-image list sliced)."""
+        """The objective of the call's images ``start..stop-1`` (a per-image list sliced, a
+        target function given their rows: :meth:`of_images`)."""
+        if isinstance(self.targets, ImageRows):
+            return replace(self, targets=self.targets.images_of(torch.arange(start, stop)))
         if not per_image(self.targets):
             return self
         return replace(self, targets=list(self.targets[start:stop]))  # type: ignore[index]
+
+    def of_images(self, images: int) -> Objective:
+        """This objective for a call on ``images`` images: a target function then always
+        sees outputs laid out as the call's images, row i image i (:class:`ImageRows`),
+        whatever chunk or copies a pass runs."""
+        if not callable(self.targets) or isinstance(self.targets, (torch.Tensor, ImageRows)):
+            return self
+        rows = torch.arange(images)
+        return replace(self, targets=ImageRows(self.targets, images, rows))  # type: ignore[arg-type]
 
     def fixed(self, resolved: ResolvedTargets) -> Objective:
         """This objective with the targets pinned to those ``resolved`` on a clean batch."""

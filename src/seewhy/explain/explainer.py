@@ -119,6 +119,12 @@ class Explainer:
                 f"got {reshape!r}"
             )
         self.reshape = reshape
+        if not isinstance(layer, (str, Sequence)):
+            # A module object or a number is a natural slip: say what names a layer.
+            raise LayerError(
+                f"layer= takes 'auto', a dotted module name (e.g. 'layer4') or a list of them, "
+                f"got {layer!r}"
+            )
         self.layer_request = [layer] if isinstance(layer, str) else list(layer)
         if not self.layer_request:
             raise LayerError("layer= names no layer")
@@ -209,6 +215,7 @@ class Explainer:
         check_count(objective.targets, batch.shape[0], "readable images")
         extra = self._forward_args(forward_args, forward_kwargs, records)
         options = self.request(request, objective, forward_args, forward_kwargs)
+        objective = objective.of_images(batch.shape[0])
         with placed(self.model.module, self.device):
             return self._explain(
                 batch, records, request, objective, extra, progress, options, skipped
