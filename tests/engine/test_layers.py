@@ -72,3 +72,34 @@ def test_layer_with_non_tensor_output_is_refused() -> None:
 
     with pytest.raises(seewhy.LayerError, match="not a tensor"):
         seewhy.Explainer(Net(), layer="pair").explain(torch.zeros(1, 3, 4, 4))
+
+
+class SharedReLUNet(torch.nn.Module):
+    """One ReLU module called after both convolutions, as hand-written nets often do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv2(self.relu(self.conv1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def test_auto_skips_a_shared_module_that_runs_more_than_once() -> None:
+    model = SharedReLUNet()
+    infos = {info.name: info for info in probe_layers(model, torch.zeros(1, 3, 8, 8))}
+    assert infos["relu"].calls == 2 and infos["conv2"].calls == 1
+    # The shared ReLU finishes last, but the capture refuses a module that runs twice.
+    assert auto_layer(model, torch.zeros(1, 3, 8, 8)) == "conv2"
+    res = seewhy.Explainer(model).explain(torch.randn(1, 3, 8, 8), ["gradcam"])
+    assert res.layers["gradcam"] == "conv2"
+
+
+@pytest.mark.parametrize("layer", [3, None, torch.nn.Conv2d(3, 4, 1)])
+def test_a_layer_that_is_not_a_name_is_a_layer_error(layer: object) -> None:
+    with pytest.raises(seewhy.LayerError, match="dotted module name"):
+        seewhy.Explainer(resnet18(), layer=layer)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from seewhy.engine.spatial import (
     ModelHints,
     Reshaped,
     Tokens,
+    features_last,
     grid_fits,
     model_hints,
     read_shape,
@@ -220,3 +221,49 @@ def test_ablationcam_refuses_a_reshape_that_is_not_a_selection() -> None:
         res = explainer.explain(torch.randn(1, 3, 4, 6), ["ablationcam", "gradcam"])
     assert "not a pure selection" in res.refused["ablationcam"]  # the others run
     assert res.layer_maps["gradcam"].shape == (1, 1, 2, 3)
+
+
+class SquareChannelsLast(torch.nn.Module):
+    """A stride-4 stem, then a channels-last LayerNorm: (B, 8, 8, 8) on 32 px, where the
+    grid's side equals the channel count, so the shape alone fits both readings (as
+    torchvision ConvNeXt-T's first stage does at 384 px: (B, 96, 96, 96))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.norm = torch.nn.LayerNorm(8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = self.norm(self.stem(x).permute(0, 2, 3, 1))
+        return self.head(grid.mean(dim=(1, 2)))
+
+
+@pytest.mark.parametrize(
+    ("layer", "last"),
+    [
+        (torch.nn.LayerNorm(8), True),
+        (torch.nn.Linear(8, 8), True),
+        (torchvision.ops.misc.Permute([0, 2, 3, 1]), True),
+        (torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.LayerNorm(8)), True),
+        (torchvision.models.convnext.LayerNorm2d(8), False),  # channels-first
+        (timm.layers.LayerNorm2d(8), False),
+        (timm.layers.LayerNorm(8), True),
+        (torchvision.ops.misc.Permute([0, 3, 1, 2]), False),
+        (torch.nn.Conv2d(3, 8, 1), False),
+    ],
+)
+def test_features_last_reads_the_layers_module(layer: torch.nn.Module, last: bool) -> None:
+    assert features_last(layer) is last
+
+
+def test_a_square_channels_last_grid_is_read_by_its_module() -> None:
+    assert read_shape((1, 8, 8, 8), (32, 32), ModelHints()) == ChannelsFirst()
+    assert read_shape((1, 8, 8, 8), (32, 32), ModelHints(), True) == ChannelsLast()
+    model = SquareChannelsLast()
+    x = torch.randn(1, 3, 32, 32)
+    ours = seewhy.Explainer(model, layer="norm").explain(x, ["hirescam"])
+    given = seewhy.Explainer(model, layer="norm", reshape=lambda t: t.permute(0, 3, 1, 2))
+    expected = given.explain(x, ["hirescam"])
+    close(ours.layer_maps["hirescam"], expected.layer_maps["hirescam"])
+    assert seewhy.Explainer(model).layers_for(x) == ["norm"]

@@ -10,7 +10,7 @@ from torch import nn
 
 from seewhy.engine.guard import preserved
 from seewhy.engine.inputs import NO_ARGS, ForwardArgs, call_model
-from seewhy.engine.spatial import model_hints, read_shape
+from seewhy.engine.spatial import features_last, model_hints, read_shape
 from seewhy.errors import LayerError, suggestion
 
 #: Module classes that only run their children in order.
@@ -28,6 +28,9 @@ class LayerInfo:
         order: when the module finished in the forward pass (0 = first).
         reading: how the output reads as a spatial map of the input (``"channels-first"``,
             ``"channels-last"``, ``"tokens"``; see :mod:`seewhy.engine.spatial`), or None.
+        calls: how many times the module ran in the pass (a shared module, e.g. one
+            ``ReLU`` called after every convolution, runs more than once; ``shape`` and
+            ``order`` are those of its last call).
     """
 
     name: str
@@ -35,6 +38,7 @@ class LayerInfo:
     shape: tuple[int, ...] | None
     order: int
     reading: str | None = None
+    calls: int = 1
 
     @property
     def spatial(self) -> bool:
@@ -67,9 +71,13 @@ def probe_layers(
     def hook_for(name: str):
         def hook(_module: nn.Module, _inputs: object, output: object) -> None:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-            view = read_shape(shape, size, hints) if shape is not None else None
+            last = shape is not None and len(shape) == 4 and features_last(_module)
+            view = read_shape(shape, size, hints, last) if shape is not None else None
             reading = view.kind if view is not None else None
-            found[name] = LayerInfo(name, type(_module).__name__, shape, finished[0], reading)
+            calls = found[name].calls + 1 if name in found else 1
+            found[name] = LayerInfo(
+                name, type(_module).__name__, shape, finished[0], reading, calls
+            )
             finished[0] += 1
 
         return hook
@@ -134,7 +142,9 @@ def auto_layer(module: nn.Module, example: torch.Tensor, extra: ForwardArgs = NO
       or tokens with a grid that fits the input). A container finishes after its children,
       so when ``layer4`` returns the output of ``layer4.2`` the container is chosen, as
       users name it; containers that also hold the head output no spatial map and never
-      qualify, nor does adaptive pooling (part of the head). Token outputs are chosen
+      qualify, nor does adaptive pooling (part of the head), nor a module that runs more
+      than once per pass (a shared ``ReLU`` called after every convolution: its map is
+      ambiguous, and the capture refuses it). Token outputs are chosen
       only when no module outputs a map or a grid: read without the model's patch size,
       any (B, N, C) sequence whose length fits a grid would qualify (a question's word
       embeddings in an image + question model).
@@ -142,7 +152,11 @@ def auto_layer(module: nn.Module, example: torch.Tensor, extra: ForwardArgs = NO
     A family's layer is used only if the probe forward ran it with a spatial output.
     """
     infos = probe_layers(module, example, extra)
-    spatial = [info for info in infos if info.spatial and info.kind not in _HEAD_POOLING]
+    spatial = [
+        info
+        for info in infos
+        if info.spatial and info.kind not in _HEAD_POOLING and info.calls == 1
+    ]
     names = {info.name for info in spatial}
     for prefix, submodule in module.named_modules():
         for family in FAMILY_LAYERS:

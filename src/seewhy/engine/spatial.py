@@ -14,7 +14,10 @@ How an output of shape ``s`` is read, for an input of H x W pixels:
   ``r`` gives ``|h - H / r| <= 2`` and ``|w - W / r| <= 2`` (:func:`grid_fits`). So
   ``attn.k_norm``'s (B, heads, N, head_dim) is not a map: no stride takes 224 x 224 to
   197 x 64;
-- otherwise 4-D ``(B, H', W', C)`` is channels-last when (H', W') fits;
+- otherwise 4-D ``(B, H', W', C)`` is channels-last when (H', W') fits. Where both fit
+  (C equal to a side of the grid: ConvNeXt's first stage at 384 px is (B, 96, 96, 96)),
+  the layer's module decides (:func:`features_last`): a ``Linear``, a ``LayerNorm`` over
+  the last dimension or a ``Permute`` to (B, H, W, C) outputs channels-last;
 - 3-D ``(B, N, C)`` is tokens: ``N - p = h w``. Where the model says, its patch size gives
   (h, w) = (H / patch, W / patch) (timm: ``patch_embed.patch_size``, torchvision ViT:
   ``patch_size``) and its prefix count gives ``p`` (timm: ``num_prefix_tokens``; torchvision
@@ -270,11 +273,40 @@ def _aspect_grid(cells: int, size: tuple[int, int]) -> tuple[int, int] | None:
     return min(pairs, key=lambda hw: abs(math.log(hw[0] / hw[1]) - aspect))
 
 
+def features_last(layer: nn.Module) -> bool:
+    """Whether ``layer`` says its output holds the features in the last dimension: a
+    ``Linear``, a ``LayerNorm`` over the last dimension (torch's own forward, or timm's
+    ``LayerNorm``; not the ``LayerNorm2d`` of torchvision and timm, which normalize
+    channels-first maps), torchvision's ``Permute`` to (B, H, W, C), or a ``Sequential``
+    that ends with one of these (its output is its last module's)."""
+    while isinstance(layer, nn.Sequential) and len(layer) > 0:
+        layer = layer[-1]
+    if isinstance(layer, nn.Linear):
+        return True
+    if isinstance(layer, nn.LayerNorm):
+        plain = type(layer).forward is nn.LayerNorm.forward
+        timm_last = (type(layer).__module__, type(layer).__name__) == (
+            "timm.layers.norm",
+            "LayerNorm",
+        )
+        return plain or timm_last
+    dims = getattr(layer, "dims", None)
+    return type(layer).__name__ == "Permute" and list(dims or ()) == [0, 2, 3, 1]
+
+
 def read_shape(
-    shape: tuple[int, ...], size: tuple[int, int], hints: ModelHints
+    shape: tuple[int, ...],
+    size: tuple[int, int],
+    hints: ModelHints,
+    last_is_features: bool = False,
 ) -> SpatialView | None:
-    """The reading of an output of ``shape`` for an input of ``size``, or None: not a map."""
+    """The reading of an output of ``shape`` for an input of ``size``, or None: not a map.
+
+    ``last_is_features``: the layer's module says the last dimension holds the features
+    (:func:`features_last`), so a 4-D output that fits both ways is channels-last."""
     if len(shape) == 4:
+        if last_is_features and grid_fits(shape[1], shape[2], size):
+            return ChannelsLast()
         if grid_fits(shape[2], shape[3], size):
             return ChannelsFirst()
         if grid_fits(shape[1], shape[2], size):
@@ -311,7 +343,8 @@ def spatial_view(
         return view
     # Only tokens need the model's word (a walk over its modules, skipped for maps).
     hints = model_hints(module) if raw.dim() == 3 else ModelHints()
-    view = read_shape(tuple(raw.shape), size, hints)
+    last = raw.dim() == 4 and features_last(module.get_submodule(layer))
+    view = read_shape(tuple(raw.shape), size, hints, last)
     if view is None:
         raise LayerError(
             f"layer {layer!r} outputs shape {tuple(raw.shape)}, which can't be read as a "
