@@ -174,3 +174,11 @@ def test_copies_are_scored_by_a_target_function_at_their_images_rows() -> None:
     # A chunk of the call's images (batch_size) sees its own images' rows too.
     chunk = objective.of_images(2).images(1, 2)
     assert chunk.resolve(OUTPUT[1:]).objective[:, 0].tolist() == [4.0]
+
+
+@pytest.mark.parametrize("score", ["prob", "logprob"])
+def test_a_score_kind_with_a_target_function_is_an_error(score: str) -> None:
+    """The function's values are explained as returned: a score kind would be ignored."""
+    with pytest.raises(TargetError, match=f"score='{score}' does not apply to a target function"):
+        Objective(lambda out: out[:, 0], score=score)
+    assert Objective(lambda out: out[:, 0]).score == "logit"

@@ -317,3 +317,18 @@ def test_a_target_function_with_per_image_data_scores_each_copy_for_its_own_imag
         )
         for method in methods:
             torch.testing.assert_close(both.maps[method][i], alone.maps[method][0])
+
+
+def test_a_tensor_image_with_nan_or_inf_is_an_input_error_and_the_others_run() -> None:
+    explainer = seewhy.Explainer(TinyGapNet(), layer="features")
+    images = torch.rand(3, 3, 16, 16)
+    images[1, 0, 2, 2] = float("nan")
+    with pytest.warns(seewhy.SeewhyWarning, match=r"tensor\[1\] not explained: NaN"):
+        result = explainer.explain(images, ["gradcam"], 2)
+    assert [r.index for r in result.records] == [0, None, 1]
+    assert "NaN or infinite" in (result.records[1].error or "")
+    alone = explainer.explain(images[2:], ["gradcam"], 2)
+    torch.testing.assert_close(result.maps["gradcam"][1], alone.maps["gradcam"][0])
+    images[:] = float("inf")
+    with pytest.raises(seewhy.ImageError, match="no image could be read: tensor.0.: holds NaN"):
+        explainer.explain(images, ["gradcam"], 2)

@@ -340,6 +340,15 @@ class Objective:
             )
         if not isinstance(self.counterfactual, bool):
             raise TargetError(f"counterfactual must be True or False, got {self.counterfactual!r}")
+        function = callable(self.targets) and not isinstance(self.targets, torch.Tensor)
+        if function and self.score != "logit":
+            # The function's values are what is explained; a score kind would be ignored
+            # while the request recorded it.
+            raise TargetError(
+                f"score={self.score!r} does not apply to a target function: its values are "
+                "explained as returned. Compute the score inside it (e.g. "
+                "out.log_softmax(1)[:, k]) and leave score='logit'"
+            )
 
     def resolve(self, output: torch.Tensor, labels: Sequence[str] | None = None) -> ResolvedTargets:
         """The targets on ``output`` (B, classes), their objective negated when counterfactual.

@@ -377,7 +377,25 @@ class Explainer:
                     "this float64 model sees the images rounded to about 7 significant "
                     "digits, so differences smaller than that do not reach it"
                 )
-            records = [InputRecord(f"tensor[{i}]", i, None) for i in range(batch.shape[0])]
+            # A NaN or infinite pixel makes the output and every map of the image NaN: such
+            # an image is an input error, as an unreadable file is; the others are explained.
+            finite = torch.isfinite(batch).flatten(1).all(dim=1).tolist()
+            records, row = [], 0
+            for i, ok in enumerate(finite):
+                if ok:
+                    records.append(InputRecord(f"tensor[{i}]", row, None))
+                    row += 1
+                else:
+                    error = f"tensor[{i}]: holds NaN or infinite values; give finite pixels"
+                    records.append(InputRecord(f"tensor[{i}]", None, error))
+            if not all(finite):
+                batch = batch[torch.tensor(finite)]
+                if batch.shape[0]:  # with none left, explain raises an ImageError instead
+                    bad = ", ".join(r.source for r in records if r.error)
+                    warn(
+                        f"{bad} not explained: NaN or infinite values; the result's rows "
+                        "are the other images (result.records maps each input to its row)"
+                    )
             return records, batch.float()
         loaded = load_inputs(images)
         records: list[InputRecord] = []
