@@ -101,7 +101,18 @@ def get_method(name: str) -> MethodSpec:
     if not isinstance(name, str):
         raise MethodError(f"a method name must be a string, got {name!r}")
     if name.startswith(smooth.PREFIX):
-        return smooth.spec(get_method(name[len(smooth.PREFIX) :]))
+        inner = name[len(smooth.PREFIX) :]
+        if not inner:
+            raise MethodError(
+                f"{name!r} names no method to smooth: write {smooth.PREFIX}<method>, "
+                f"e.g. {smooth.PREFIX}gradcam"
+            )
+        if inner.startswith(smooth.PREFIX):  # its options would name both wrappers' n, sigma
+            raise MethodError(
+                f"{name!r} smooths twice: {smooth.PREFIX} wraps a method once "
+                f"(e.g. {smooth.PREFIX}{inner.removeprefix(smooth.PREFIX) or 'gradcam'})"
+            )
+        return smooth.spec(get_method(inner))
     try:
         return _METHODS[name]
     except KeyError:
