@@ -71,6 +71,9 @@ def test_values_read_the_right_element() -> None:
         (Neuron("f", 0, 4, 0), "neuron y 4 is out of range"),
         (Unit("f", 60), "unit 60 is out of range"),
         (Class(0), "class objectives need a"),
+        # before: the missing coordinate silently became the centre's
+        (Neuron("f", 0, 1), r"needs both y and x, or neither \(the centre\); got y=1, x=None"),
+        (Neuron("f", 0, x=1), "needs both y and x, or neither"),
     ],
 )
 def test_out_of_range_names_the_allowed_range(objective: object, message: str) -> None:

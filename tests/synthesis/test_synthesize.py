@@ -78,9 +78,9 @@ def test_same_seed_same_image_other_seed_other_image(lite0) -> None:
 
 def test_tensor_is_the_normalized_saved_image(lite0) -> None:
     result = synthesize(
-        lite0, [Class(CAT), "unit:classifier:281"], steps=2, size=32, progress=False
+        lite0, [Class(CAT), "unit:classifier:281"], steps=2, size=64, progress=False
     )
-    assert result.tensor.shape == (2, 3, 32, 32)
+    assert result.tensor.shape == (2, 3, 64, 64)
     torch.testing.assert_close(result.tensor, lite0.normalize(list(result.images)))
     with torch.no_grad():
         logits = lite0.module(result.tensor)
@@ -102,7 +102,8 @@ def test_a_batch_runs_one_forward_per_step_and_each_image_follows_its_own_object
         result = synthesize(model, objectives, steps=5, lr=0.5, transforms=None, progress=False)
     finally:
         handle.remove()
-    assert calls == [3] * (1 + 5 + 1)  # probe, steps, final measurement
+    # a one-image probe of the shapes, then the start, the steps, the final measurement
+    assert calls == [1] + [3] * (1 + 5 + 1)
     assert (result.final_values > result.start_values).all()
     assert result.history.shape == (5, 3)
 
@@ -145,6 +146,88 @@ def test_errors_leave_the_model_as_found(objective, options, error, message) -> 
         synthesize(model, objective, **{"steps": 2, "progress": False, **options})
     assert snapshot(model.module) == before
     user_hook.remove()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lr": float("inf")}, "lr must be a positive finite number, got inf"),
+        ({"lr": "0.1"}, "lr must be a positive finite number, got '0.1'"),
+        ({"l2": float("nan")}, "l2 must be a finite number, at least 0"),
+        ({"tv": float("inf")}, "tv must be a finite number, at least 0"),
+        ({"l1": -1.0}, "l1 must be a finite number, at least 0"),
+        ({"seed": 1.5}, "seed must be a whole number, got 1.5"),
+        ({"seed": None}, "seed must be a whole number, got None"),
+        ({"seed": 2**70}, "seed must be a whole number from -2\\*\\*63"),
+        ({"transforms": Transforms(jitter=float("nan"))}, "transforms must hold finite"),
+        ({"transforms": Transforms(rotate=-10)}, "at least 0; got jitter=8.0, rotate=-10"),
+        ({"transforms": {"jitter": 2}}, "transforms must be a Transforms"),
+        ({"decorrelate": "no"}, "decorrelate must be True or False, got 'no'"),
+    ],
+)
+def test_non_finite_or_wrong_type_options_are_refused_before_any_work(options, message) -> None:
+    # Before: an infinite lr or NaN weight gave a flat black or grey "result" (every pixel
+    # NaN), a NaN jitter a flat grey one, and wrong types bare TypeErrors.
+    model = tiny()
+    calls: list[int] = []
+    handle = model.module.register_forward_pre_hook(lambda *args: calls.append(1))
+    try:
+        with pytest.raises(MethodError, match=message):
+            synthesize(model, Class(0), steps=2, progress=False, **options)
+    finally:
+        handle.remove()
+    assert not calls
+
+
+def test_a_plain_module_is_wrapped_like_load_model_wraps_it() -> None:
+    torch.manual_seed(0)
+    module = TinyGapNet().eval()
+    result = synthesize(module, [Class(3), Channel("features.0", 1)], steps=2, size=16)
+    assert result.objective == ["class 3", "channel 1 of features.0"]
+    assert result.images.shape == (2, 16, 16, 3)
+    with pytest.raises(MethodError, match="model must be a LoadedModel .* got str"):
+        synthesize("TinyGapNet", Class(0), steps=1)
+
+
+def test_an_index_past_the_layer_is_refused_before_the_batch_is_made(monkeypatch) -> None:
+    # Before: the (N, 3, H, W) parameters and a forward of N images came first, so a
+    # channel range of 10**8 ended in a MemoryError traceback instead of this line.
+    module = importlib.import_module("seewhy.synthesis.synthesize")  # not the function
+    made: list[tuple[int, ...]] = []
+    real = module.make_image
+    monkeypatch.setattr(
+        module, "make_image", lambda kind, shape, *a: made.append(shape) or real(kind, shape, *a)
+    )
+    channels = [Channel("features.2", k) for k in range(40)]
+    with pytest.raises(TargetError, match="channel 6 is out of range"):
+        synthesize(tiny(), channels, steps=1, progress=False)
+    assert not made
+
+
+class Dead(nn.Module):
+    """A class score that does not depend on the image: ReLU after a conv with a very
+    negative bias, so every gradient is exactly zero."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+        self.fc = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.conv.bias.fill_(-1e3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_an_image_no_step_changed_is_named_in_a_warning() -> None:
+    # Before: a flat image of the start colour came back (EfficientNet-Lite0's classes at
+    # 32 px), silently, as though it were what maximizes the class.
+    model = seewhy.load_model(Dead().eval(), input_size=16)
+    with pytest.warns(
+        seewhy.SeewhyWarning, match=r"^class 1: the gradient was exactly zero"
+    ) as caught:
+        synthesize(model, [Class(1), Channel("conv", 0)], steps=3, start="noise")
+    assert len(caught) == 1 and "conv" not in str(caught[0].message)  # the channel moved
 
 
 def test_a_raising_callback_leaves_the_model_as_found() -> None:

@@ -215,6 +215,11 @@ def resolve_objective(
         return ResolvedObjective(
             objective, layer, f"channel {channel} of {layer}", lambda out: out[channel].mean()
         )
+    if (objective.y is None) != (objective.x is None):
+        raise TargetError(
+            f"a neuron needs both y and x, or neither (the centre); got y={objective.y!r}, "
+            f"x={objective.x!r}"
+        )
     y = height // 2 if objective.y is None else objective.y
     x = width // 2 if objective.x is None else objective.x
     _check_index(y, height, "neuron y", f"{where} (rows)")

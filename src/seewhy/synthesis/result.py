@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from seewhy.errors import OptionError
 
-__all__ = ["SynthesisResult", "image_grid"]
+__all__ = ["LABEL_BAND", "SynthesisResult", "image_grid"]
+
+#: Height in pixels of the band under each image of a labelled grid.
+LABEL_BAND = 16
 
 
 @dataclass
@@ -42,9 +46,12 @@ class SynthesisResult:
     def __len__(self) -> int:
         return len(self.images)
 
-    def grid(self, columns: int | None = None, gap: int = 4) -> np.ndarray:
-        """All images in one (rows x columns) array; see :func:`image_grid`."""
-        return image_grid(self.images, columns, gap)
+    def grid(
+        self, columns: int | None = None, gap: int = 4, labels: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """All images in one (rows x columns) array, ``labels`` under them; see
+        :func:`image_grid`."""
+        return image_grid(self.images, columns, gap, labels)
 
     def save(self, folder: str | PathLike[str], names: list[str] | None = None) -> list[Path]:
         """Write each image as a PNG into ``folder`` (created); the paths written.
@@ -70,21 +77,39 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "_", text.lower()).strip("_") or "image"
 
 
-def image_grid(images: np.ndarray, columns: int | None = None, gap: int = 4) -> np.ndarray:
+def image_grid(
+    images: np.ndarray,
+    columns: int | None = None,
+    gap: int = 4,
+    labels: Sequence[str] | None = None,
+) -> np.ndarray:
     """(N, H, W, 3) images tiled row by row on white, ``gap`` pixels apart.
 
     ``columns`` defaults to ``ceil(sqrt(N))``, so 16 images make a 4 x 4 grid of size
-    ``(4 H + 3 gap, 4 W + 3 gap)``.
+    ``(4 H + 3 gap, 4 W + 3 gap)``. ``labels``, one per image, are written in a
+    :data:`LABEL_BAND` px band under each image (``"channel 8"``): a grid of an arbitrary
+    channel list does not say on its own which tile is which.
     """
     count, height, width, channels = images.shape
+    if labels is not None and len(labels) != count:
+        raise OptionError(f"got {len(labels)} labels for {count} images")
+    band = LABEL_BAND if labels is not None else 0
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
+    cell = height + band
     grid = np.full(
-        (rows * height + (rows - 1) * gap, columns * width + (columns - 1) * gap, channels),
+        (rows * cell + (rows - 1) * gap, columns * width + (columns - 1) * gap, channels),
         255,
         dtype=np.uint8,
     )
+    font = ImageFont.load_default(size=LABEL_BAND - 4) if labels is not None else None
     for i, image in enumerate(images):
-        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
+        top, left = (i // columns) * (cell + gap), (i % columns) * (width + gap)
         grid[top : top + height, left : left + width] = image
+        if labels is not None:
+            strip = Image.new("RGB", (width, band), "white")
+            ImageDraw.Draw(strip).text(
+                (width / 2, band / 2), labels[i], fill="black", font=font, anchor="mm"
+            )
+            grid[top + height : top + cell, left : left + width] = np.asarray(strip)[..., :channels]
     return grid

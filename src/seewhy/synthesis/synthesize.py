@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -12,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seewhy.engine.passes import Pass, model_pass
-from seewhy.errors import LayerError, MethodError
+from seewhy.errors import LayerError, MethodError, warn
 from seewhy.models.base import LoadedModel
 from seewhy.synthesis.objectives import (
     ObjectiveSpec,
@@ -129,27 +130,92 @@ def _start_pixels(
     return (tensor * std + mean).expand(count, -1, -1, -1)
 
 
+def _real(value: object) -> bool:
+    """Whether ``value`` is a plain real number (an int or a float, not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _check_options(
-    steps: int, lr: float, parameterization: str, size: int | None, transforms: Transforms | None
+    steps: int,
+    lr: float,
+    parameterization: str,
+    size: int | None,
+    transforms: Transforms | None,
+    *,
+    seed: int = 0,
+    decorrelate: bool = True,
+    penalty: dict[str, float] | None = None,
 ) -> None:
+    """A MethodError naming the first bad option and what it may be, before any work: a
+    NaN or infinite rate, weight or transform would turn every pixel into NaN and leave a
+    flat image that looks like a result."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise MethodError(f"steps must be a non-negative int, got {steps!r}")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise MethodError(f"size must be a positive int, got {size!r}")
-    if transforms is not None and not 0 < transforms.scale[0] <= transforms.scale[1]:
-        raise MethodError(
-            f"transforms.scale must be (low, high) with 0 < low <= high, got {transforms.scale!r}"
-        )
-    if not lr > 0:
-        raise MethodError(f"lr must be positive, got {lr!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise MethodError(f"seed must be a whole number, got {seed!r}")
+    if not -(2**63) <= int(seed) < 2**64:
+        raise MethodError(f"seed must be a whole number from -2**63 to 2**64 - 1, got {seed!r}")
+    if not isinstance(decorrelate, (bool, np.bool_)):
+        raise MethodError(f"decorrelate must be True or False, got {decorrelate!r}")
+    if transforms is not None:
+        if not isinstance(transforms, Transforms):
+            raise MethodError(
+                f"transforms must be a Transforms(jitter=, scale=, rotate=) or None, "
+                f"got {transforms!r}"
+            )
+        scale = transforms.scale
+        pair = isinstance(scale, (tuple, list)) and len(scale) == 2
+        numbers = [transforms.jitter, transforms.rotate, *scale] if pair else []
+        if not numbers or not all(_real(v) and math.isfinite(v) for v in numbers):
+            raise MethodError(
+                f"transforms must hold finite numbers (jitter, rotate, scale=(low, high)), "
+                f"got {transforms!r}"
+            )
+        if transforms.jitter < 0 or transforms.rotate < 0:
+            raise MethodError(
+                f"transforms.jitter and transforms.rotate are largest amounts, at least 0; "
+                f"got jitter={transforms.jitter!r}, rotate={transforms.rotate!r}"
+            )
+        if not 0 < scale[0] <= scale[1]:
+            raise MethodError(
+                f"transforms.scale must be (low, high) with 0 < low <= high, got {scale!r}"
+            )
+    if not (_real(lr) and math.isfinite(lr) and lr > 0):
+        raise MethodError(f"lr must be a positive finite number, got {lr!r}")
+    for name, weight in (penalty or {}).items():
+        if not (_real(weight) and math.isfinite(weight) and weight >= 0):
+            raise MethodError(
+                f"{name} must be a finite number, at least 0 (0: off), got {weight!r}"
+            )
     if parameterization not in ("pixel", "fourier"):
         raise MethodError(
             f"parameterization={parameterization!r} is not allowed; use 'pixel' or 'fourier'"
         )
 
 
+def _warn_unchanged(
+    resolved: list[ResolvedObjective], param: torch.Tensor, initial: torch.Tensor, steps: int
+) -> None:
+    """Warn, naming them, about the images that no step changed: their objective's gradient
+    (and the penalties') was exactly zero at every step, e.g. a class of EfficientNet-Lite0 at
+    32 px, whose ReLU6s are all saturated, so the saved PNG is the start image, not a result."""
+    if steps == 0:
+        return
+    still = [r.description for n, r in enumerate(resolved) if torch.equal(param[n], initial[n])]
+    if still:
+        warn(
+            f"{'; '.join(still)}: the gradient was exactly zero at every step, so the image "
+            "is the start image, unchanged; try start='noise', a larger size or another "
+            "layer or unit"
+        )
+
+
 def synthesize(
-    model: LoadedModel,
+    model: LoadedModel | nn.Module,
     objective: ObjectiveSpec | Sequence[ObjectiveSpec],
     *,
     steps: int = 128,
@@ -196,6 +262,8 @@ def synthesize(
 
     Args:
         model: from :func:`seewhy.load_model`; its mean/std map pixels to the model input.
+            A plain ``nn.Module`` is wrapped as ``load_model`` wraps one (ImageNet's mean
+            and std, 224 px).
         objective: one objective or a list; see :mod:`seewhy.synthesis.objectives`
             (``Class(285)``, ``"class:Egyptian cat"``, ``Channel("blocks.3", 7)``, ...).
         steps: optimizer steps.
@@ -223,7 +291,23 @@ def synthesize(
         TargetError: a bad objective, index out of range or unknown class name.
         MethodError: a bad option.
     """
-    _check_options(steps, lr, parameterization, size, transforms)
+    if isinstance(model, nn.Module):
+        model = LoadedModel.wrap(model)
+    elif not isinstance(model, LoadedModel):
+        raise MethodError(
+            f"model must be a LoadedModel (seewhy.load_model) or an nn.Module, "
+            f"got {type(model).__name__}"
+        )
+    _check_options(
+        steps,
+        lr,
+        parameterization,
+        size,
+        transforms,
+        seed=seed,
+        decorrelate=decorrelate,
+        penalty={"l2": l2, "l1": l1, "tv": tv},
+    )
     specs = (
         [objective]
         if isinstance(objective, (str, int)) or not isinstance(objective, Sequence)
@@ -239,29 +323,35 @@ def synthesize(
     mean = torch.tensor(model.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(model.std, device=device).view(1, -1, 1, 1)
 
-    image = make_image(parameterization, (count, 3, side, side), model.mean, decorrelate, device)
-    start_pixels = _start_pixels(start, model, count, side, device)
-    if start_pixels is not None:
-        image.set_pixels(start_pixels)
-    elif start == "noise":
-        with torch.no_grad():
-            noise = torch.randn(image.param.shape, generator=generator, device=device)
-            image.param.copy_(noise * noise_std(parameterization))
-    weights = Penalties(l2=l2, l1=l1, tv=tv)
-    optimizer = torch.optim.Adam([image.param], lr=lr)
-    history: list[torch.Tensor] = []
-    show = progress if progress is not None else steps >= PROGRESS_FROM
-
     wanted = [layer_of(o) for o in objectives]
     layers = list(dict.fromkeys(name for name in wanted if name is not None))
     with model_pass(model.module, fast=fast, keep=layers) as run:
         forward = _Forward(model, layers, run, need_output=None in wanted)
         with torch.no_grad():
-            outputs = forward((image.pixels() - mean) / std)
+            # Every index is checked on one image's shapes before the batch is made: a
+            # channel range past the layer's end is an error at once, not after allocating
+            # and running one image per (impossible) channel.
+            probe = forward(torch.zeros(1, 3, side, side, device=device))
             resolved = [
-                resolve_objective(o, outputs[layer_of(o)].shape, model.labels) for o in objectives
+                resolve_objective(o, probe[layer_of(o)].shape, model.labels) for o in objectives
             ]
-            start_values = _values(resolved, outputs)
+        image = make_image(
+            parameterization, (count, 3, side, side), model.mean, decorrelate, device
+        )
+        start_pixels = _start_pixels(start, model, count, side, device)
+        if start_pixels is not None:
+            image.set_pixels(start_pixels)
+        elif start == "noise":
+            with torch.no_grad():
+                noise = torch.randn(image.param.shape, generator=generator, device=device)
+                image.param.copy_(noise * noise_std(parameterization))
+        weights = Penalties(l2=l2, l1=l1, tv=tv)
+        optimizer = torch.optim.Adam([image.param], lr=lr)
+        initial = image.param.detach().clone()
+        history: list[torch.Tensor] = []
+        show = progress if progress is not None else steps >= PROGRESS_FROM
+        with torch.no_grad():
+            start_values = _values(resolved, forward((image.pixels() - mean) / std))
         with tqdm(total=steps, desc="synthesizing", unit="step", disable=not show) as bar:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
@@ -287,6 +377,7 @@ def synthesize(
             tensor = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
             final_values = _values(resolved, forward(tensor))
 
+    _warn_unchanged(resolved, image.param.detach(), initial, steps)
     return SynthesisResult(
         images=images.cpu().numpy(),
         tensor=tensor,
