@@ -19,7 +19,8 @@ def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> No
     argv = ["visualize", "--layer", "blocks.0", "--channel", "0-15", "--steps", "1"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     grid = Image.open(tmp_path / "blocks.0_channels_grid.png")
-    assert grid.size == (4 * 224 + 3 * 4, 4 * 224 + 3 * 4) and grid.mode == "RGB"
+    # each tile labelled with its channel in a 16 px band under it
+    assert grid.size == (4 * 224 + 3 * 4, 4 * (224 + 16) + 3 * 4) and grid.mode == "RGB"
     singles = sorted(tmp_path.glob("blocks.0_channel_*.png"))
     assert [p.name for p in singles][::15] == [
         "blocks.0_channel_000.png",
@@ -41,6 +42,10 @@ def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> No
         (["--channel", "3"], "--channel needs --layer"),
         ([], "give --layer"),
         (["--class", "285", "--steps", "0"], "--steps must be at least 1"),
+        (["--layer", "blocks.0", "--channel", ""], "bad --channel ''"),
+        (["--class", "285", "--lr", "inf"], "lr must be a positive finite number, got inf"),
+        (["--class", "285", "--seed", str(2**70)], "seed must be a whole number from"),
+        (["--layer", "blocks.0", "--channel", "0-99999"], "channel 16 is out of range"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, message, tmp_path, capsys) -> None:
@@ -67,3 +72,20 @@ def test_fast_flag_reaches_synthesize(tmp_path, monkeypatch, capsys) -> None:
         assert main(argv) == 0
     assert seen == [False, True]
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_one_class_named_twice_makes_one_png_listed_once(tmp_path, capsys) -> None:
+    # Before: two images of class 285 were made, the second overwrote the first's file and
+    # the path was printed twice.
+    argv = ["visualize", "--class", "285", "--class", "Egyptian cat", "--class", " 285 "]
+    argv += ["--class", "tabby", "--steps", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [
+        str(tmp_path / "class_285_egyptian_cat.png"),
+        str(tmp_path / "class_281_tabby.png"),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "class_281_tabby.png",
+        "class_285_egyptian_cat.png",
+    ]

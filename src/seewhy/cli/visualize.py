@@ -5,8 +5,9 @@ A thin shell over :func:`seewhy.synthesis.synthesize`::
     seewhy visualize --layer blocks.3 --channel 0-15 --out filters/
     seewhy visualize --class 285 --class "tabby" --out classes/
 
-``--channel`` writes one PNG per filter and a grid of all of them; ``--class`` (id or label
-name, repeatable) writes one PNG per class at the model's input size, plain RGB.
+``--channel`` writes one PNG per filter and a grid of all of them, each labelled with its
+channel; ``--class`` (id or label name, repeatable; a class named twice is made once) writes
+one PNG per class at the model's input size, plain RGB.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         raise SeewhyError(f"--steps must be at least 1, got {args.steps}")
     if args.size is not None and args.size < 8:
         raise SeewhyError(f"--size must be at least 8 pixels, got {args.size}")
-    channels = parse_channels(args.channel or "0-15") if args.layer else []
+    channels = (
+        parse_channels("0-15" if args.channel is None else args.channel) if args.layer else []
+    )
 
     from seewhy.models import load_model
 
@@ -145,7 +148,7 @@ def _filters(model: Any, args: argparse.Namespace, channels: list[int], out: Pat
     stem = slug(args.layer)
     paths = result.save(out, names=[f"{stem}_channel_{k:03d}" for k in channels])
     grid = out / f"{stem}_channels_grid.png"
-    Image.fromarray(result.grid()).save(grid)
+    Image.fromarray(result.grid(labels=[f"channel {k}" for k in channels])).save(grid)
     return [*paths, grid]
 
 
@@ -153,6 +156,21 @@ def _classes(model: Any, args: argparse.Namespace, out: Path) -> list[Path]:
     from seewhy.synthesis import Class, synthesize
     from seewhy.synthesis.result import slug
 
-    result = synthesize(model, [Class(target) for target in args.classes], **_options(args))
+    classes = _unique_classes(model, args.classes)
+    result = synthesize(model, [Class(target) for target in classes], **_options(args))
     names = [slug(description) for description in result.objective]
     return result.save(out, names=names)
+
+
+def _unique_classes(model: Any, classes: list[str]) -> list[str]:
+    """``--class`` values naming distinct classes, in order: ``285`` and ``"Egyptian cat"``
+    are one class and make one PNG (the file is named by the class, so a second image of it
+    would overwrite the first). A value that names no class is an error here."""
+    from seewhy.engine.targets import class_index
+
+    if not model.num_classes:
+        return list(dict.fromkeys(classes))
+    unique: dict[int, str] = {}
+    for target in classes:
+        unique.setdefault(class_index(target, model.num_classes, model.labels), target)
+    return list(unique.values())
