@@ -35,3 +35,12 @@ def test_bad_step_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("seewhy: error: no layer named 'clasifier'")
     assert "Did you mean 'classifier'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_empty_name_in_randomize_is_one_cli_line(tmp_path, capsys) -> None:
+    # Before: the Python message, "each entry of layers= is ...", which no CLI option names.
+    argv = ["sanity", "--randomize", "classifier+", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seewhy: error: bad --randomize 'classifier+': give a module name")
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.iterdir())

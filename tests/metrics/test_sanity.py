@@ -12,7 +12,7 @@ from helpers.models import dirty, snapshot
 from torch import nn
 
 import seewhy.metrics.sanity as sanity_module
-from seewhy.errors import OptionError
+from seewhy.errors import ImageError, LayerError, OptionError
 from seewhy.explain import Explainer
 from seewhy.metrics import sanity_check
 from seewhy.metrics.sanity import DRAWS, METRICS
@@ -161,6 +161,54 @@ def test_bad_arguments_say_what_is_allowed() -> None:
         sanity_check(Tiny(), images(), ["gradient"], "cascade")
     with pytest.raises(OptionError, match="one target per image"):
         sanity_check(Tiny(), images(), ["gradient"], targets="top2")
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (
+            {"seed": float("nan")},
+            OptionError,
+            "seed must be a whole number from -2\\*\\*63 to 2\\*\\*64 - 1, got nan",
+        ),
+        ({"seed": None}, OptionError, "seed must be a whole number .* got None"),
+        ({"seed": 2**70}, OptionError, "seed must be a whole number .* got 1180591620717411303424"),
+        ({"seed": "1"}, OptionError, "seed must be a whole number .* got '1'"),
+        ({"layers": [3]}, LayerError, "each entry of layers= is a module name .* got 3"),
+    ],
+)
+def test_bad_seed_or_step_is_one_clear_error(options, error, message) -> None:
+    # Before: ValueError / TypeError tracebacks from int(), torch.manual_seed and tuple().
+    with pytest.raises(error, match=message):
+        sanity_check(Tiny(), images(), ["gradient"], **options)
+
+
+def test_no_images_says_none_were_given() -> None:
+    # Before: "no image could be read: " with nothing after the colon.
+    with pytest.raises(ImageError, match="no images were given"):
+        sanity_check(Tiny(), [], ["gradient"], layers=["fc"])
+
+
+def test_grid_captions_say_each_map_has_its_own_scale(monkeypatch) -> None:
+    # Every map of the grid is drawn on its own scale (bars read 0 .. max): before, no
+    # caption said so, and a nearly flat randomised map looked as strong as the trained one.
+    import seewhy.render
+
+    blocks: list = []
+    real = seewhy.render.explanation_figure
+    monkeypatch.setattr(
+        seewhy.render, "explanation_figure", lambda b, **kw: blocks.extend(b) or real(b, **kw)
+    )
+    methods = ["gradcam", "gradient", "guided_backprop"]
+    result = sanity_check(Tiny(), images(), methods, layers=["fc"], layer="stage")
+    result.grid(0)
+    gradcam, gradient, guided = blocks[0].captions
+    assert gradcam == "each map on its own scale,\nstrengths do not compare"
+    assert gradient.splitlines()[2:] == [
+        "clipped at |map|'s 99th percentile",
+        "red: raises the target's score, blue: lowers it",
+    ]
+    assert guided is None  # a gradient image's own caption
 
 
 def test_lite0_on_chelsea_reproduces_the_published_verdict(lite0, chelsea_path) -> None:

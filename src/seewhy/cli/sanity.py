@@ -72,10 +72,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``seewhy sanity``; bad options raise ``SeewhyError`` (exit 2 in ``main``)."""
     from seewhy.data import example_image
+    from seewhy.errors import SeewhyError
     from seewhy.metrics import sanity_check
     from seewhy.metrics.sanity import METRICS
     from seewhy.models import load_model
 
+    for step in args.randomize or []:
+        if not all(name.strip() for name in step.split("+")):
+            raise SeewhyError(
+                f"bad --randomize {step!r}: give a module name, or names joined by '+' "
+                "(conv_head+bn2); `seewhy layers MODEL --all` lists them"
+            )
     model = load_model(args.model, args.weights, device=args.device)
     result = sanity_check(
         model,

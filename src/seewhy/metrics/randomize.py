@@ -81,7 +81,8 @@ def steps_of(module: nn.Module, layers: Sequence[str | Sequence[str]] | None) ->
         layers = [layers]
     steps = []
     for entry in layers:
-        names = (entry,) if isinstance(entry, str) else tuple(entry)
+        names = (entry,) if isinstance(entry, str) else entry
+        names = tuple(names) if isinstance(names, (tuple, list)) else ()
         if not names or not all(isinstance(name, str) and name for name in names):
             raise LayerError(
                 f"each entry of layers= is a module name or a list of module names, got {entry!r}"

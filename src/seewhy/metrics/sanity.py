@@ -171,10 +171,28 @@ class SanityResult:
             maps.numpy(),
             [self.displays.get(m, "cam") for m in self.methods],
             attributions,
+            captions=[self._caption(m) for m in self.methods],
         )
         from seewhy.result import source_name
 
         return explanation_figure([block], title=source_name(self.sources[index]))
+
+    def _caption(self, method: str) -> str | None:
+        """The text under ``method``'s colour bar in :meth:`grid`: every map there is drawn
+        on its own scale (a randomised Grad-CAM that is nearly flat looks as bright as the
+        trained one), so the bar's ends are ``0 .. max``, not values that rows share; None
+        for gradient images, which say so themselves."""
+        from seewhy.render.scale import sign_legend
+
+        display = self.displays.get(method, "cam")
+        if display == "rgb":
+            return None
+        lines = ["each map on its own scale,\nstrengths do not compare"]
+        if display != "cam":
+            lines.append("clipped at |map|'s 99th percentile")
+        if display == "signed":
+            lines.append(sign_legend(method).replace("the row's class score", "the target's score"))
+        return "\n".join(lines)
 
     def save(self, directory: str | Path) -> dict[str, Path]:
         """Write ``sanity.json``, ``sanity_plot.png`` and ``sanity_grid.png`` (the first
@@ -263,6 +281,12 @@ def sanity_check(
         raise OptionError(f"mode must be {' or '.join(map(repr, MODES))}, got {mode!r}")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise OptionError(f"draws must be a whole number, at least 1; got {draws!r}")
+    if (
+        isinstance(seed, (bool, np.bool_))
+        or not isinstance(seed, (int, np.integer))
+        or not -(2**63) <= int(seed) < 2**64
+    ):
+        raise OptionError(f"seed must be a whole number from -2**63 to 2**64 - 1, got {seed!r}")
     if isinstance(keep_maps, bool) or not isinstance(keep_maps, int) or keep_maps < 1:
         raise OptionError(
             f"keep_maps must be a whole number of images, at least 1; got {keep_maps!r}"
@@ -278,6 +302,10 @@ def sanity_check(
     trained = Explainer(model, **options)
     records, batch = trained.prepare(images)
     if batch.shape[0] == 0:
+        if not records:
+            raise ImageError(
+                "no images were given: pass image paths, folders or a tensor", records=records
+            )
         errors = "; ".join(r.error or "" for r in records)
         raise ImageError(f"no image could be read: {errors}", records=records)
     reference = trained.explain(batch, request, targets, progress=False)
