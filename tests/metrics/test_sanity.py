@@ -236,3 +236,14 @@ def test_lite0_on_chelsea_reproduces_the_published_verdict(lite0, chelsea_path) 
         assert np.all(mean["guided_backprop"][metric][:4] >= 0.99)
         assert mean["guided_backprop"][metric][-1] < 0.7
     assert result.steps[3] == "blocks.6"
+
+
+def test_noisy_methods_get_the_checks_seed_so_the_unrandomised_copy_scores_one() -> None:
+    """Unseeded, SmoothGrad and smooth: drew new noise per explanation: the ``trained``
+    step compared two noises, not two models."""
+    methods = {"smoothgrad": {"n": 3}, "smooth:gradcam": {"n": 3}}
+    result = sanity_check(Tiny(), images(), methods, layers=["fc"], seed=3)
+    for method in methods:
+        assert result.mean(method, "spearman")[0] == pytest.approx(1.0)
+    given = sanity_module.seeded({"smoothgrad": {"seed": 7}, "gradcam": {}}, 3)
+    assert given == {"smoothgrad": {"seed": 7}, "gradcam": {}}  # a given seed stands

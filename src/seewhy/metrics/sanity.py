@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from seewhy.errors import ImageError, OptionError
 from seewhy.explain import Explainer
 from seewhy.explain.explainer import PROGRESS_FROM, ImageInput
-from seewhy.methods.registry import MethodRequest, normalize_methods
+from seewhy.methods.registry import MethodRequest, normalize_methods, resolved_options
 from seewhy.metrics.randomize import randomize, restore, snapshot_step, steps_of
 from seewhy.metrics.similarity import HOG_CELL, hog_correlation, spearman, ssim
 from seewhy.models import LoadedModel, load_model
@@ -210,6 +210,21 @@ class SanityResult:
         return paths
 
 
+def seeded(request: dict[str, dict[str, Any]], seed: int) -> dict[str, dict[str, Any]]:
+    """``request`` with ``seed`` given to every noisy method that was given none (SmoothGrad,
+    VarGrad, ``smooth:<method>``): unseeded, each explanation draws new noise, so even the
+    unrandomised ``trained`` step reads about 0.03 instead of 1 and every step measures the
+    noise, not the weights. With one seed each step sees the same noise on the same image."""
+    return {
+        name: (
+            {**options, "seed": seed}
+            if "seed" in resolved_options(name, options) and options.get("seed") is None
+            else options
+        )
+        for name, options in request.items()
+    }
+
+
 def sanity_check(
     model: LoadedModel | nn.Module | str,
     images: ImageInput,
@@ -238,7 +253,9 @@ def sanity_check(
     weights are drawn: :func:`~seewhy.metrics.randomize.randomize` (``init``: ``"normal"``,
     a truncated normal with each tensor's trained standard deviation, or ``"reset"``, each
     layer's ``reset_parameters()``; norm layers back to scale 1 and shift 0, running
-    statistics kept), every draw seeded by ``seed``.
+    statistics kept), every draw seeded by ``seed``. Noisy methods given no seed
+    (SmoothGrad, VarGrad, ``smooth:<method>``) take ``seed`` too (:func:`seeded`), so every
+    step explains with the same noise and only the weights differ.
 
     ``draws`` (default 1) runs the whole sequence that many times from the trained weights,
     each with new random weights (one seeded stream: the first draw is the ``draws=1``
@@ -295,7 +312,7 @@ def sanity_check(
         model = LoadedModel.wrap(model)
     elif not isinstance(model, LoadedModel):
         model = load_model(model)
-    request = normalize_methods(methods)
+    request = seeded(normalize_methods(methods), int(seed))
     steps = steps_of(model.module, layers)
     options = {"layer": layer, "fast": fast, "batch_size": batch_size}
 
