@@ -13,6 +13,21 @@ def test_parse_channels() -> None:
     assert parse_channels("0-3") == [0, 1, 2, 3]
     assert parse_channels("7") == [7]
     assert parse_channels("0, 3,8-9,3") == [0, 3, 8, 9]
+    assert len(parse_channels("0-4095")) == 4096
+
+
+def test_a_range_past_what_one_run_can_optimise_is_refused_at_once() -> None:
+    """Before: 0-99999999 spent minutes building 10^8 objectives, then failed."""
+    import time
+
+    from seewhy.errors import SeewhyError
+
+    started = time.perf_counter()
+    with pytest.raises(SeewhyError, match="asks for more than 4096 filters"):
+        parse_channels("0-99999999")
+    with pytest.raises(SeewhyError, match="more than 4096"):
+        parse_channels("0-4000,5000-5100")
+    assert time.perf_counter() - started < 5  # refused before building the list
 
 
 def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> None:
@@ -45,7 +60,7 @@ def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> No
         (["--layer", "blocks.0", "--channel", ""], "bad --channel ''"),
         (["--class", "285", "--lr", "inf"], "lr must be a positive finite number, got inf"),
         (["--class", "285", "--seed", str(2**70)], "seed must be a whole number from"),
-        (["--layer", "blocks.0", "--channel", "0-99999"], "channel 16 is out of range"),
+        (["--layer", "blocks.0", "--channel", "0-1000"], "channel 16 is out of range"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, message, tmp_path, capsys) -> None:

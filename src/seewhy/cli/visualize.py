@@ -75,6 +75,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
+#: Filters in one run: each is an image in one batch, with Adam's two moments; 4096 at 224 px
+#: is 2.5 GB of pixels alone before the activations.
+MAX_FILTERS = 4096
+
+
 def parse_channels(spec: str) -> list[int]:
     """Channel ids from ``"7"``, ``"0-15"`` or ``"0,3,8-11"`` (inclusive ranges, in order)."""
     from seewhy.errors import SeewhyError
@@ -91,6 +96,12 @@ def parse_channels(spec: str) -> list[int]:
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
             raise SeewhyError(f"bad --channel range {part.strip()!r}: the end is before the start")
+        if len(channels) + last - first + 1 > MAX_FILTERS:
+            raise SeewhyError(
+                f"--channel {spec!r} asks for more than {MAX_FILTERS} filters: each is one "
+                "image optimised in one batch, so give a narrower range (and see `seewhy "
+                "layers` for the layer's channel count)"
+            )
         channels.extend(range(first, last + 1))
     return list(dict.fromkeys(channels))
 
