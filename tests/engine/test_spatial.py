@@ -267,3 +267,33 @@ def test_a_square_channels_last_grid_is_read_by_its_module() -> None:
     expected = given.explain(x, ["hirescam"])
     close(ours.layer_maps["hirescam"], expected.layer_maps["hirescam"])
     assert seewhy.Explainer(model).layers_for(x) == ["norm"]
+
+
+class SquareGrid(torch.nn.Module):
+    """(B, 8, 8, 8) on 32 px at ``stem`` (a convolution: channels-first), ``act`` (a GELU:
+    no sign of its layout) and ``norm`` (a LayerNorm over the last dimension)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.act = torch.nn.GELU()
+        self.norm = torch.nn.LayerNorm(8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = self.norm(self.act(self.stem(x)).permute(0, 2, 3, 1))
+        return self.head(grid.mean(dim=(1, 2)))
+
+
+def test_a_shape_read_both_ways_by_a_module_that_gives_no_sign_is_warned() -> None:
+    import warnings
+
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.warns(
+        seewhy.SeewhyWarning, match=r"'act' \(GELU\) outputs \(1, 8, 8, 8\).*reshape="
+    ):
+        seewhy.Explainer(SquareGrid(), layer="act").explain(x, ["gradcam"])
+    for layer in ("stem", "norm"):  # the module says which: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", seewhy.SeewhyWarning)
+            seewhy.Explainer(SquareGrid(), layer=layer).explain(x, ["gradcam"])

@@ -46,7 +46,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from seewhy.errors import LayerError, MethodRefusal
+from seewhy.errors import LayerError, MethodRefusal, warn
 
 #: A user's reading of a raw layer output as a (B, C, h, w) map.
 Reshape = Callable[[torch.Tensor], torch.Tensor]
@@ -294,6 +294,39 @@ def features_last(layer: nn.Module) -> bool:
     return type(layer).__name__ == "Permute" and list(dims or ()) == [0, 2, 3, 1]
 
 
+_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.GroupNorm)
+_FIRST += (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample)
+
+
+# Element-wise modules keep any layout: a Sequential's layout is that of the module before.
+_ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU)
+_ELEMENTWISE += (nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Mish, nn.Identity)
+_ELEMENTWISE += (nn.Dropout, nn.Dropout2d)
+
+
+def features_first(layer: nn.Module) -> bool:
+    """Whether ``layer`` says its output holds the features in dimension 1: a convolution,
+    a batch or group norm, a 2-D pooling or an upsampling, or a ``Sequential`` whose last
+    such module is one (element-wise activations and dropout after it keep its layout)."""
+    while isinstance(layer, nn.Sequential) and len(layer) > 0:
+        body = [m for m in layer if not isinstance(m, _ELEMENTWISE)]
+        if not body:
+            return False
+        layer = body[-1]
+    return isinstance(layer, _FIRST)
+
+
+def ambiguous(shape: tuple[int, ...], size: tuple[int, int]) -> bool:
+    """Whether a 4-D ``shape`` reads as a map both ways: (C, h, w) with (h, w) fitting the
+    input and (h, w, C) with (C, h) fitting it too (a square grid whose side is about its
+    channel count: (B, 96, 96, 96) from a 384 px input)."""
+    return (
+        len(shape) == 4
+        and grid_fits(shape[2], shape[3], size)
+        and grid_fits(shape[1], shape[2], size)
+    )
+
+
 def read_shape(
     shape: tuple[int, ...],
     size: tuple[int, int],
@@ -343,8 +376,17 @@ def spatial_view(
         return view
     # Only tokens need the model's word (a walk over its modules, skipped for maps).
     hints = model_hints(module) if raw.dim() == 3 else ModelHints()
-    last = raw.dim() == 4 and features_last(module.get_submodule(layer))
-    view = read_shape(tuple(raw.shape), size, hints, last)
+    owner = module.get_submodule(layer)
+    last = raw.dim() == 4 and features_last(owner)
+    shape = tuple(raw.shape)
+    if not last and ambiguous(shape, size) and not features_first(owner):
+        warn(
+            f"layer {layer!r} ({type(owner).__name__}) outputs {shape}, which reads as "
+            "channels-first (B, C, h, w) and as channels-last (B, h, w, C); seewhy reads it "
+            "channels-first. If its features are last (a transformer stage), pass "
+            "reshape=lambda t: t.permute(0, 3, 1, 2)"
+        )
+    view = read_shape(shape, size, hints, last)
     if view is None:
         raise LayerError(
             f"layer {layer!r} outputs shape {tuple(raw.shape)}, which can't be read as a "
