@@ -78,6 +78,10 @@ def test_import_seewhy_does_not_import_torch() -> None:
         "import sys, seewhy; assert 'torch' not in sys.modules; "
         "from seewhy import Explainer, load_model; assert 'torch' in sys.modules; "
         "assert seewhy.Explainer is Explainer and 'load_model' in dir(seewhy); "
-        "assert all(hasattr(seewhy, name) for name in seewhy.__all__)"
+        "assert all(hasattr(seewhy, name) for name in seewhy.__all__); "
+        # submodules stay attributes, as when import seewhy imported them all
+        "assert seewhy.models.LoadedModel is seewhy.LoadedModel; "
+        "assert callable(seewhy.report.save_results) and seewhy.engine and seewhy.io; "
+        "assert 'render' in dir(seewhy)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -56,18 +56,26 @@ _LAZY = {
 SUBMODULES = ("localize", "metrics")  # imported on first use: they pull in SciPy
 
 
+def _modules() -> set[str]:
+    """The package's submodules (``seewhy.models``, ``seewhy.report``...): as attributes they
+    import on first use, as they were reachable when ``import seewhy`` imported them all."""
+    import pkgutil
+
+    return {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
+
+
 def __getattr__(name: str) -> object:
-    if name in SUBMODULES:
-        return importlib.import_module(f"seewhy.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # found once; later reads do not come here
         return value
+    if name in SUBMODULES or name in _modules():
+        return importlib.import_module(f"seewhy.{name}")
     raise AttributeError(f"module 'seewhy' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY, *SUBMODULES})
+    return sorted({*globals(), *_LAZY, *SUBMODULES, *_modules()})
 
 
 __all__ = [
