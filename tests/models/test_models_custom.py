@@ -80,6 +80,10 @@ def test_output_selector_for_tuple_and_dict():
     assert dict_model.select_output(dict_model.module(x)).shape == (2, 5)
     fn_model = load_model(TinyNet("dict"), output=lambda raw: raw["scores_b"] * 2)
     assert fn_model.select_output(fn_model.module(x)).shape == (2, 5)
+    # LoadedModel.wrap reads output= as load_model does (an index was called: TypeError)
+    wrapped = LoadedModel.wrap(TinyNet("tuple"), output=1)
+    raw = wrapped.module(x)
+    assert torch.equal(wrapped.select_output(raw), raw[1])
 
 
 def test_own_module_with_checkpoint(tmp_path):

@@ -103,10 +103,14 @@ class LoadedModel:
     def wrap(cls, module: nn.Module, **fields: Any) -> LoadedModel:
         """A user's own ``module`` with seewhy's defaults: ImageNet's mean and std, or, when
         its first convolution takes one channel, :data:`GRAY_MEAN` and :data:`GRAY_STD`
-        (image files are then read as their luma). ``fields`` override any attribute."""
+        (image files are then read as their luma). ``fields`` override any attribute;
+        ``output`` is read as :func:`~seewhy.load_model` reads it (an index, a key, an
+        attribute name or a function)."""
         defaults: dict[str, Any] = {"name": type(module).__name__}
         if input_channels(module) == 1:
             defaults.update(mean=GRAY_MEAN, std=GRAY_STD)
+        if "output" in fields:
+            fields = {**fields, "output": make_selector(fields["output"])}
         return cls(module=module, **{**defaults, **fields})
 
     @property
