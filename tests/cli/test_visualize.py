@@ -61,6 +61,7 @@ def test_channel_range_writes_each_filter_and_a_4x4_grid(tmp_path, capsys) -> No
         (["--class", "285", "--lr", "inf"], "lr must be a positive finite number, got inf"),
         (["--class", "285", "--seed", str(2**70)], "seed must be a whole number from"),
         (["--layer", "blocks.0", "--channel", "0-1000"], "channel 16 is out of range"),
+        (["--class", "285", "--size", "64"], "--size sets the side of filter images"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, message, tmp_path, capsys) -> None:

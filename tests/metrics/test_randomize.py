@@ -51,6 +51,9 @@ def test_layers_argument_is_checked() -> None:
         steps_of(model, ["pool"])
     with pytest.raises(LayerError, match="no layer to randomise"):
         steps_of(model, [])
+    for twice in (["fc", "fc"], ["fc", ["stage.1", "fc"]], [["bn", "bn"]]):
+        with pytest.raises(LayerError, match="is named twice in layers="):
+            steps_of(model, twice)
 
 
 def test_norm_layers_return_to_scale_one_and_shift_zero_keeping_their_statistics() -> None:

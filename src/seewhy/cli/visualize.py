@@ -116,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
         raise SeewhyError("give --layer (with --channel) for filters, or --class for classes")
     if args.steps < 1:
         raise SeewhyError(f"--steps must be at least 1, got {args.steps}")
+    if args.size is not None and not args.layer:
+        raise SeewhyError(
+            "--size sets the side of filter images (--layer); class images are made at the "
+            "model's input size, so drop --size"
+        )
     if args.size is not None and args.size < 8:
         raise SeewhyError(f"--size must be at least 8 pixels, got {args.size}")
     channels = (

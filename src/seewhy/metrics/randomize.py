@@ -90,6 +90,9 @@ def steps_of(module: nn.Module, layers: Sequence[str | Sequence[str]] | None) ->
         for name in names:
             if not _has_parameters(get_module(module, name)):
                 raise LayerError(f"layer {name!r} has no parameters to randomise")
+            if any(name in step for step in steps) or names.count(name) > 1:
+                # randomised again, the row would measure a second draw, not a deeper layer
+                raise LayerError(f"layer {name!r} is named twice in layers=; name each once")
         steps.append(names)
     if not steps:
         raise LayerError("layers= names no layer to randomise")
