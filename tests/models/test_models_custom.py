@@ -84,6 +84,11 @@ def test_output_selector_for_tuple_and_dict():
     wrapped = LoadedModel.wrap(TinyNet("tuple"), output=1)
     raw = wrapped.module(x)
     assert torch.equal(wrapped.select_output(raw), raw[1])
+    for bad in (True, [1], 1.5):  # one check for both: make_selector
+        with pytest.raises(ModelError, match="output must be an index, a key"):
+            load_model(TinyNet("tuple"), output=bad)
+        with pytest.raises(ModelError, match="output must be an index, a key"):
+            LoadedModel.wrap(TinyNet("tuple"), output=bad)
 
 
 def test_own_module_with_checkpoint(tmp_path):

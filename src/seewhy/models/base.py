@@ -313,10 +313,18 @@ def default_output(raw: Any) -> torch.Tensor:
 def make_selector(output: int | str | OutputSelector | None) -> OutputSelector | None:
     """An output selector from an index (tuple), a key (dict), an attribute name or a function.
 
-    A selector that names nothing in the model's output, or picks something that is not a
-    tensor, raises a ModelError listing what the output holds."""
+    ``output`` of another type is a ModelError at once; a selector that names nothing in the
+    model's output, or picks something that is not a tensor, raises a ModelError listing
+    what the output holds."""
     if output is None or callable(output):
         return output
+    if not isinstance(output, (int, str)) or isinstance(output, bool):
+        from seewhy.errors import ModelError
+
+        raise ModelError(
+            "output must be an index, a key, an attribute name or a function, "
+            f"not {type(output).__name__}"
+        )
 
     def select(raw: Any) -> torch.Tensor:
         from seewhy.errors import ModelError, suggestion

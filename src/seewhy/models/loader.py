@@ -210,11 +210,6 @@ def customize(
     """``loaded`` with the caller's overrides applied and checked."""
     changes: dict = {}
     if output is not None:
-        if not (isinstance(output, (int, str)) or callable(output)) or isinstance(output, bool):
-            raise ModelError(
-                "output must be an index, a key, an attribute name or a function, "
-                f"not {type(output).__name__}"
-            )
         changes["output"] = make_selector(output)
     if labels is not None:
         labels = [str(label) for label in labels]
