@@ -35,7 +35,7 @@ detection on a crowd region as wrong).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,13 +146,21 @@ def _pixels(entry: Mapping[str, Any], key: str, where: str) -> int:
     return int(value)
 
 
-def _entries(data: Mapping[str, Any], key: str, source: str, each: str) -> list[Any]:
+def _entries(
+    data: Mapping[str, Any], key: str, source: str, each: str, shape: str
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``data[key]``'s entries with where they are (``file: images[3]``), each checked to be
+    an object (``shape`` says what one holds)."""
     if key not in data:
         raise DataError(f"{source}: no {key!r}; a COCO instances dict has a list of {each} objects")
     value = data[key]
     if not isinstance(value, list):
         raise DataError(f"{source}: {key} is {_kind(value)}, not a list of {each} objects")
-    return value
+    for number, entry in enumerate(value):
+        where = f"{source}: {key}[{number}]"
+        if not isinstance(entry, Mapping):
+            raise DataError(f"{where} is {_kind(entry)}, not {shape}")
+        yield where, entry
 
 
 def coco_box(
@@ -307,10 +315,7 @@ def _rle(segmentation: Any, height: int, width: int, where: str) -> dict[str, An
 def _images(data: Mapping[str, Any], source: str) -> dict[Any, tuple[str, tuple[int, int] | None]]:
     """The images by id: file name and (width, height) when declared."""
     images: dict[Any, tuple[str, tuple[int, int] | None]] = {}
-    for number, image in enumerate(_entries(data, "images", source, "image")):
-        where = f"{source}: images[{number}]"
-        if not isinstance(image, Mapping):
-            raise DataError(f"{where} is {_kind(image)}, not {_IMAGE}")
+    for where, image in _entries(data, "images", source, "image", _IMAGE):
         image_id = _id(image, "id", where)
         name = image.get("file_name")
         if not isinstance(name, str) or not name.strip():
@@ -330,10 +335,7 @@ def _categories(data: Mapping[str, Any], source: str) -> dict[Any, str]:
     if "categories" not in data:
         return {}
     categories: dict[Any, str] = {}
-    for number, category in enumerate(_entries(data, "categories", source, "category")):
-        where = f"{source}: categories[{number}]"
-        if not isinstance(category, Mapping):
-            raise DataError(f"{where} is {_kind(category)}, not {_CATEGORY}")
+    for where, category in _entries(data, "categories", source, "category", _CATEGORY):
         category_id = _id(category, "id", where)
         name = category.get("name")
         if isinstance(name, bool) or not isinstance(name, (str, int)) or not str(name).strip():
@@ -361,10 +363,7 @@ def read_coco(data: Mapping[str, Any], classes: ClassNames, *, source: str) -> l
     categories = _categories(data, source)
     by_image: dict[Any, Annotated] = {}
     dropped = 0
-    for number, annotation in enumerate(_entries(data, "annotations", source, "annotation")):
-        where = f"{source}: annotations[{number}]"
-        if not isinstance(annotation, Mapping):
-            raise DataError(f"{where} is {_kind(annotation)}, not {_ANNOTATION}")
+    for where, annotation in _entries(data, "annotations", source, "annotation", _ANNOTATION):
         image_id = _id(annotation, "image_id", where)
         category_id = _id(annotation, "category_id", where)
         if image_id not in images:
